@@ -1,0 +1,100 @@
+"""Plain records that travel between the stages (media -> segment -> models -> index -> search).
+
+The result shape that the CLI and the HTTP API print is defined once, here: :meth:`Moment.to_dict`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What probing a file found out, before any frame is decoded."""
+
+    path: str
+    container: str
+    codec: str
+    duration: float  # seconds of video (the video stream's, not the container's when they differ)
+    fps: float  # average frame rate
+    frame_count: int  # frames in the video stream (estimated when the container does not say)
+    width: int  # coded width in pixels
+    height: int  # coded height in pixels
+    display_width: int  # after pixel aspect ratio and rotation
+    display_height: int
+    rotation: int = 0  # degrees clockwise the frames must be turned for display (0/90/180/270)
+    sample_aspect: float = 1.0  # pixel aspect ratio (SAR)
+    variable_frame_rate: bool = False
+    video_streams: int = 1
+    audio_streams: int = 0
+    subtitle_streams: int = 0
+    creation_time: str | None = None  # ISO-8601 from container metadata, when present
+
+
+@dataclass
+class Frame:
+    """One sampled, decoded frame: RGB uint8, already rotated and aspect-corrected."""
+
+    timestamp: float  # seconds from the start of the video
+    image: np.ndarray  # H x W x 3, uint8, RGB
+
+
+@dataclass
+class Keyframe:
+    """A frame that was embedded: the representative of a run of near-identical samples."""
+
+    timestamp: float
+    segment_index: int
+    copy: np.ndarray | None = None  # copy-detection descriptor (SSCD), L2-normalised
+    semantic: np.ndarray | None = None  # semantic embedding (EfficientNet), L2-normalised
+
+
+@dataclass
+class Segment:
+    """A shot (or a piece of a long shot) of one video."""
+
+    video_id: str
+    index: int
+    start: float
+    end: float
+    keyframes: list[float] = field(default_factory=list)
+    thumbnail: str | None = None  # path of a JPEG in the data folder
+
+
+@dataclass(frozen=True)
+class FrameHit:
+    """One stored frame returned by a vector search."""
+
+    video_id: str
+    timestamp: float
+    segment_index: int
+    score: float
+
+
+@dataclass
+class Moment:
+    """A span of one video that answers a query. ``to_dict`` is the public result shape."""
+
+    video_id: str
+    path: str
+    start: float
+    end: float
+    timestamp: float  # best-matching frame inside [start, end]
+    score: float
+    thumbnail: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. query_start/query_end, why
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "video_id": self.video_id,
+            "path": self.path,
+            "start": round(float(self.start), 3),
+            "end": round(float(self.end), 3),
+            "timestamp": round(float(self.timestamp), 3),
+            "score": round(float(self.score), 4),
+            "thumbnail": self.thumbnail,
+        }
+        out.update(self.extra)
+        return out
