@@ -14,8 +14,8 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_DECODE_CHUNK | ``32`` | frames decoded per chunk (bounds memory) |
 | VIDSEARCH_DECODE_TIMEOUT | ``120`` | seconds without progress before decord is abandoned for PyAV |
 | VIDSEARCH_MAX_SEGMENT | ``30`` | longest segment, in seconds, before a shot is split |
-| VIDSEARCH_SHOT_THRESHOLD | ``0.5`` | copy-descriptor cosine below which two samples are a cut |
-| VIDSEARCH_STATIC_THRESHOLD | ``0.97`` | thumbnail similarity above which a sample is "unchanged" |
+| VIDSEARCH_SHOT_THRESHOLD | ``0.35`` | colour-histogram distance (0..1) between consecutive samples above which a shot cut is declared |
+| VIDSEARCH_STATIC_CHANGE | ``0.002`` | a sample whose fraction of changed pixels (vs the last embedded frame of its segment) is at most this is not embedded again |
 | VIDSEARCH_BATCH_SIZE | ``32`` | encoder batch size |
 | VIDSEARCH_COPY_MODEL | ``distilled`` | SSCD variant: ``distilled`` (fast) or ``full`` |
 | VIDSEARCH_SEMANTIC | ``1`` | compute the EfficientNet semantic embedding (``0`` to skip) |
@@ -49,8 +49,8 @@ class Settings:
     decode_chunk: int = 32
     decode_timeout: float = 120.0
     max_segment: float = 30.0
-    shot_threshold: float = 0.5
-    static_threshold: float = 0.97
+    shot_threshold: float = 0.35
+    static_change: float = 0.002
     batch_size: int = 32
     copy_model: str = "distilled"
     semantic: bool = True
@@ -108,8 +108,8 @@ class Settings:
             decode_chunk=get("DECODE_CHUNK", 32, int),
             decode_timeout=get("DECODE_TIMEOUT", 120.0, float),
             max_segment=get("MAX_SEGMENT", 30.0, float),
-            shot_threshold=get("SHOT_THRESHOLD", 0.5, float),
-            static_threshold=get("STATIC_THRESHOLD", 0.97, float),
+            shot_threshold=get("SHOT_THRESHOLD", 0.35, float),
+            static_change=get("STATIC_CHANGE", 0.002, float),
             batch_size=get("BATCH_SIZE", 32, int),
             copy_model=get("COPY_MODEL", "distilled", str).lower(),
             semantic=get("SEMANTIC", True, boolean),
