@@ -64,3 +64,41 @@ def shared_videos() -> Path:
     if not (SHARED_VIDEOS / "MANIFEST.tsv").exists():
         pytest.skip(f"real test clips not found at {SHARED_VIDEOS} (only present on the team's machines)")
     return SHARED_VIDEOS
+
+
+def make_scenes(path: Path, sources: list[str], *, seconds: float = 4.0, size: str = "320x240", fps: int = 25) -> Path:
+    """A video of several shots with hard cuts: one lavfi source per shot, ``seconds`` each."""
+    ffmpeg = _need_ffmpeg()
+    cmd = [ffmpeg, "-v", "error", "-y"]
+    for src in sources:
+        cmd += ["-f", "lavfi", "-i", f"{src}=size={size}:rate={fps}:duration={seconds}"]
+    n = len(sources)
+    graph = "".join(f"[{i}:v]format=yuv420p,setsar=1[v{i}];" for i in range(n))
+    graph += "".join(f"[v{i}]" for i in range(n)) + f"concat=n={n}:v=1:a=0[out]"
+    cmd += ["-filter_complex", graph, "-map", "[out]", "-c:v", "libx264", "-preset", "veryfast", str(path)]
+    subprocess.run(cmd, check=True)
+    return path
+
+
+def frame_at(video: Path, t: float, out: Path) -> Path:
+    """The frame at ``t`` seconds, decoded from the start (no fast seek), as a PNG."""
+    ffmpeg = _need_ffmpeg()
+    subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(video), "-ss", str(t), "-frames:v", "1", str(out)],
+                   check=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def encoders():
+    """The real encoders, loaded once for the whole test session."""
+    from vidsearch.config import Settings
+    from vidsearch.models.encoders import Encoders
+
+    return Encoders(Settings(data_dir=Path("/nonexistent")))
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from vidsearch.config import Settings
+
+    return Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path / "data")})

@@ -47,6 +47,7 @@ class Keyframe:
 
     timestamp: float
     segment_index: int
+    until: float | None = None  # end (exclusive) of the run of samples this keyframe stands for
     copy: np.ndarray | None = None  # copy-detection descriptor (SSCD), L2-normalised
     semantic: np.ndarray | None = None  # semantic embedding (EfficientNet), L2-normalised
 
@@ -71,6 +72,7 @@ class FrameHit:
     timestamp: float
     segment_index: int
     score: float
+    until: float | None = None  # end of the run of samples the stored keyframe stands for
 
 
 @dataclass

@@ -62,3 +62,12 @@ def test_long_shots_are_split_at_max_segment(max_segment, expected):
     assert all(seg.end - seg.start <= max_segment for seg in closed)
     assert closed[0].start == 0.0 and closed[-1].end == 40.0
     assert all(a.end == b.start for a, b in zip(closed, closed[1:]))
+
+
+def test_decision_names_the_segment_a_frame_opens():
+    s = _seg()
+    first = s.push(_frame(0, (200, 30, 30)))
+    assert first.opened is not None and first.opened.index == 0
+    assert s.push(_frame(1, (200, 30, 30))).opened is None
+    cut = s.push(_frame(2, (30, 30, 200)))
+    assert cut.opened.index == 1 and cut.opened.start == 2.0

@@ -24,6 +24,7 @@ class Decision:
     keyframe: bool  # embed this frame
     segment_index: int  # the segment the frame belongs to
     closed: list[Segment] = field(default_factory=list)  # segments that ended before this frame
+    opened: Segment | None = None  # the segment this frame started, if it started one
 
 
 class Segmenter:
@@ -57,8 +58,9 @@ class Segmenter:
                 closed.append(cur)
                 cur = None
         self._prev = sig
+        opened = None
         if cur is None:
-            cur = self._open(frame.timestamp)
+            cur = opened = self._open(frame.timestamp)
             keyframe = True
         else:
             keyframe = changed_fraction(sig, self._last_key) > self.static_change
@@ -66,7 +68,7 @@ class Segmenter:
             cur.keyframes.append(frame.timestamp)
             self._last_key = sig
         cur.end = frame.timestamp
-        return Decision(keyframe=keyframe, segment_index=cur.index, closed=closed)
+        return Decision(keyframe=keyframe, segment_index=cur.index, closed=closed, opened=opened)
 
     def finish(self, end_time: float) -> list[Segment]:
         """Close the last segment at ``end_time`` (the video's duration)."""

@@ -1,0 +1,80 @@
+"""The vidsearch command, run as a user runs it: a real process per call."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import frame_at, make_scenes
+from vidsearch.cli import parse_region, parse_time
+
+
+def run(env, *args, check=True):
+    p = subprocess.run([sys.executable, "-m", "vidsearch.cli", *args], env=env, capture_output=True, text=True,
+                       timeout=300)
+    if check and p.returncode != 0:
+        raise AssertionError(f"vidsearch {' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {**os.environ, "VIDSEARCH_DATA_DIR": str(tmp_path / "data"), "VIDSEARCH_SEMANTIC": "0"}
+
+
+def test_ingest_search_videos_delete(env, tmp_path):
+    folder = tmp_path / "footage"
+    folder.mkdir()
+    make_scenes(folder / "cam1.mp4", ["testsrc2", "mandelbrot"], seconds=4)
+    make_scenes(folder / "cam2.mp4", ["smptebars", "cellauto"], seconds=4)
+    (folder / "broken.mp4").write_bytes(b"\x00" * 100)
+
+    p = run(env, "ingest", str(folder), check=False)
+    assert p.returncode == 1  # one file failed ...
+    assert p.stdout.count("indexed ") == 2  # ... and the others were indexed
+    assert f"{folder / 'broken.mp4'}:" in p.stderr
+
+    again = run(env, "ingest", str(folder / "cam1.mp4"))
+    assert "skipped" in again.stdout
+
+    still = frame_at(folder / "cam2.mp4", 6.0, tmp_path / "still.png")
+    out = json.loads(run(env, "search", "--image", str(still), "--json", "--limit", "3").stdout)
+    assert 1 <= len(out["results"]) <= 3
+    best = out["results"][0]
+    assert set(best) == {"video_id", "path", "start", "end", "timestamp", "score", "thumbnail"}
+    assert best["path"] == str(folder / "cam2.mp4")
+    assert abs(best["timestamp"] - 6.0) <= 1.0 and best["start"] <= best["timestamp"] <= best["end"]
+    assert os.path.exists(best["thumbnail"])
+
+    text = run(env, "search", "--image", str(still)).stdout
+    assert "cam2.mp4" in text.splitlines()[0]
+
+    videos = json.loads(run(env, "videos", "--json").stdout)["videos"]
+    assert sorted(v["status"] for v in videos) == ["failed", "indexed", "indexed"]
+    assert run(env, "delete", best["video_id"]).returncode == 0
+    assert run(env, "delete", best["video_id"], check=False).returncode == 1
+    assert len(json.loads(run(env, "videos", "--json").stdout)["videos"]) == 2
+
+
+def test_clear_errors_for_bad_queries(env, tmp_path):
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not an image")
+    p = run(env, "search", "--image", str(bad), check=False)
+    assert p.returncode == 2 and str(bad) in p.stderr and "Traceback" not in p.stderr
+    p = run(env, "search", "--image", str(tmp_path / "missing.png"), check=False)
+    assert p.returncode == 2 and "no such file" in p.stderr
+    p = run({**env, "VIDSEARCH_DEVICE": "tpu"}, "videos", check=False)
+    assert p.returncode == 2 and "VIDSEARCH_DEVICE" in p.stderr
+
+
+def test_time_and_region_parsing():
+    assert parse_time("90") == 90 and parse_time("01:30") == 90 and parse_time("1:00:01.5") == 3601.5
+    assert parse_region("10,20,30,40") == (10, 20, 30, 40)
+    import argparse
+
+    for bad in ("x", "1:2:3:4", "-5"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_time(bad)
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_region("1,2,0,4")

@@ -1,0 +1,95 @@
+"""The library facade end to end: image search, delete, the owner lock, and the server code path."""
+import multiprocessing
+
+import pytest
+from PIL import Image
+
+from tests.conftest import frame_at, make_scenes
+from vidsearch.config import Settings
+from vidsearch.index.lock import StoreLocked
+from vidsearch.library import Library
+from vidsearch.media.image import load_image
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, encoders):
+    tmp = tmp_path_factory.mktemp("lib")
+    a = make_scenes(tmp / "a.mp4", ["testsrc2", "mandelbrot"], seconds=5)
+    b = make_scenes(tmp / "b.mp4", ["smptebars", "rgbtestsrc", "cellauto"], seconds=3)
+    settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp / "data")})
+    with Library(settings, encoders=encoders) as lib:
+        results = {r.path.rsplit("/", 1)[1]: r for r in lib.ingest([a, b])}
+        assert all(r.status == "indexed" for r in results.values()), results
+        yield lib, results, tmp
+
+
+@pytest.mark.parametrize("video,t", [("a.mp4", 7.0), ("b.mp4", 1.0), ("b.mp4", 7.0)])
+def test_a_frame_finds_its_video_and_time(indexed, video, t):
+    lib, results, tmp = indexed
+    still = frame_at(tmp / video, t, tmp / f"q_{video}_{t}.png")
+    # degrade it: JPEG q30 at half size
+    pil = Image.open(still)
+    pil = pil.resize((pil.width // 2, pil.height // 2))
+    pil.save(tmp / "q.jpg", quality=30)
+    moments = lib.search_image(load_image(tmp / "q.jpg"), limit=5)
+    best = moments[0]
+    assert best.video_id == results[video].video_id
+    assert best.path == results[video].path
+    assert abs(best.timestamp - t) <= 1.0
+    assert best.start <= best.timestamp <= best.end
+    assert best.thumbnail and best.thumbnail.endswith(".jpg")
+    d = best.to_dict()
+    assert set(d) == {"video_id", "path", "start", "end", "timestamp", "score", "thumbnail"}
+    assert moments == sorted(moments, key=lambda m: -m.score)
+
+
+def test_filters_by_video_and_time(indexed):
+    lib, results, tmp = indexed
+    still = load_image(frame_at(tmp / "a.mp4", 7.0, tmp / "qa.png"))
+    only_b = lib.search_image(still, video_id=results["b.mp4"].video_id)
+    assert only_b and {m.video_id for m in only_b} == {results["b.mp4"].video_id}
+    early = lib.search_image(still, video_id=results["a.mp4"].video_id, before=4.0)
+    assert early and all(m.timestamp <= 4.0 for m in early)
+
+
+def _open_in_child(data_dir, q):
+    try:
+        Library(Settings.from_env({"VIDSEARCH_DATA_DIR": data_dir}))
+        q.put("opened")
+    except StoreLocked as exc:
+        q.put(str(exc))
+
+
+def test_a_second_process_gets_a_clear_error(indexed):
+    lib, _, _ = indexed
+    q = multiprocessing.get_context("spawn").Queue()
+    p = multiprocessing.get_context("spawn").Process(target=_open_in_child, args=(str(lib.settings.data_dir), q))
+    p.start()
+    p.join(60)
+    msg = q.get(timeout=5)
+    assert "in use" in msg and str(lib.settings.data_dir) in msg
+
+
+def test_delete_removes_vectors_thumbnails_and_record(settings, encoders, tmp_path):
+    video = make_scenes(tmp_path / "d.mp4", ["testsrc2", "smptebars"], seconds=2)
+    with Library(settings, encoders=encoders) as lib:
+        (r,) = list(lib.ingest([video]))
+        assert lib.store.count_frames(r.video_id) > 0
+        assert lib.delete(r.video_id)
+        assert lib.store.count_frames(r.video_id) == 0 and lib.store.count_segments(r.video_id) == 0
+        assert not (settings.thumbnails_dir / r.video_id).exists()
+        assert lib.video(r.video_id) is None
+        assert not lib.delete(r.video_id)
+
+
+def test_server_code_path_with_qdrant_client_local_mode(tmp_path, encoders):
+    """VIDSEARCH_QDRANT_URL switches to qdrant-client; its local mode mirrors the server API."""
+    settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path / "data"),
+                                  "VIDSEARCH_QDRANT_URL": f"path:{tmp_path / 'qdrant-local'}"})
+    video = make_scenes(tmp_path / "s.mp4", ["testsrc2", "smptebars"], seconds=3)
+    with Library(settings, encoders=encoders) as lib:
+        (r,) = list(lib.ingest([video]))
+        assert r.status == "indexed", r.error
+        still = load_image(frame_at(video, 4.0, tmp_path / "s.png"))
+        (best, *_) = lib.search_image(still)
+        assert best.video_id == r.video_id and abs(best.timestamp - 4.0) <= 1.0

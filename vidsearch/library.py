@@ -1,0 +1,85 @@
+"""An opened video library: the catalog, the vector store and the encoders behind one object.
+
+The CLI and the web server both work through a :class:`Library`. With the embedded store (no
+``VIDSEARCH_QDRANT_URL``) exactly one process may own the data folder: opening takes an exclusive
+lock on it and a second opener gets :class:`~vidsearch.index.lock.StoreLocked` with a clear message.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from vidsearch.catalog import Catalog, VideoRecord
+from vidsearch.config import Settings
+from vidsearch.index.lock import OwnerLock
+from vidsearch.index.store import open_store
+from vidsearch.ingest.discover import discover
+from vidsearch.ingest.runner import IngestResult, IngestRunner, Progress
+from vidsearch.models.encoders import Encoders
+from vidsearch.records import Moment
+from vidsearch.search.image import search_image
+
+
+class Library:
+    def __init__(self, settings: Settings, *, encoders: Encoders | None = None):
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = None
+        if settings.qdrant_url is None:
+            self._lock = OwnerLock(settings.lock_path)
+            self._lock.acquire()
+        try:
+            self.catalog = Catalog(settings.catalog_path)
+            self.store = open_store(settings)
+        except BaseException:
+            self._release()
+            raise
+        self.encoders = encoders or Encoders(settings)
+        self.runner = IngestRunner(settings, self.catalog, self.store, self.encoders)
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def close(self) -> None:
+        self.store.close()
+        self.catalog.close()
+        self._release()
+
+    def __enter__(self) -> "Library":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- ingest --------------------------------------------------------------------------
+    def ingest(self, paths: Iterable[str | Path], *, force: bool = False,
+               progress: Callable[[Path], Progress | None] | None = None) -> Iterator[IngestResult]:
+        """Index every video file under ``paths``; one result per file, failures included."""
+        for path in discover(paths):
+            yield self.runner.ingest_file(path, force=force, progress=progress(path) if progress else None)
+
+    # -- query ---------------------------------------------------------------------------
+    def search_image(self, image: np.ndarray, **kw) -> list[Moment]:
+        return search_image(image, encoders=self.encoders, store=self.store, catalog=self.catalog,
+                            settings=self.settings, **kw)
+
+    # -- videos --------------------------------------------------------------------------
+    def videos(self) -> list[VideoRecord]:
+        return self.catalog.list()
+
+    def video(self, video_id: str) -> VideoRecord | None:
+        return self.catalog.get(video_id)
+
+    def delete(self, video_id: str) -> bool:
+        """Remove a video's vectors, thumbnails and record. False when the id is unknown."""
+        if self.catalog.get(video_id) is None:
+            return False
+        self.store.delete_video(video_id)
+        self.store.flush()
+        shutil.rmtree(self.settings.thumbnails_dir / video_id, ignore_errors=True)
+        return self.catalog.delete(video_id)

@@ -1,0 +1,26 @@
+"""Query by still image: find the moments whose frames are copies of the picture.
+
+The image is brought to the same scale as indexed frames and described with the copy-detection
+descriptor (SSCD), which is robust to re-encoding, crops, captions, colour changes and borders.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from vidsearch.media.image import resize_short_side
+from vidsearch.records import Moment
+from vidsearch.search.moment import moments_for_vector
+
+
+def search_image(image: np.ndarray, *, encoders, store, catalog, settings, limit: int = 10,
+                 video_id: str | None = None, after: float | None = None, before: float | None = None,
+                 region: tuple[int, int, int, int] | None = None) -> list[Moment]:
+    if region is not None:
+        x, y, w, h = region
+        image = image[max(0, y): y + h, max(0, x): x + w]
+        if image.size == 0:
+            raise ValueError(f"region {region} lies outside the {image.shape[1]}x{image.shape[0]} image")
+    query = resize_short_side(image, settings.frame_size)
+    vector = encoders.copy.embed([query])[0]
+    return moments_for_vector(store, catalog, settings, "copy", vector, limit=limit, video_id=video_id,
+                              after=after, before=before)

@@ -1,0 +1,70 @@
+"""Frame hits -> moments: adjacent hits in one video merge into one span.
+
+A stored keyframe stands for the run of samples ``[t, until)`` that looked the same (static
+footage is embedded once). Hits of one video whose runs touch or lie within ``gap`` seconds of
+each other form one moment; its ``timestamp`` is the best-scoring hit, its score that hit's score.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from vidsearch.records import FrameHit, Moment
+
+
+@dataclass
+class Span:
+    video_id: str
+    start: float
+    end: float
+    timestamp: float
+    score: float
+    segment_index: int
+    hits: int
+
+
+def merge_hits(hits: list[FrameHit], *, gap: float, sample_period: float) -> list[Span]:
+    """Group hits per video into spans, best span first."""
+    by_video: dict[str, list[FrameHit]] = defaultdict(list)
+    for h in hits:
+        by_video[h.video_id].append(h)
+    spans: list[Span] = []
+    for video_id, vhits in by_video.items():
+        vhits.sort(key=lambda h: h.timestamp)
+        cur: Span | None = None
+        for h in vhits:
+            until = h.until if h.until is not None else h.timestamp + sample_period
+            if cur is not None and h.timestamp - cur.end <= gap:
+                cur.end = max(cur.end, until)
+                cur.hits += 1
+                if h.score > cur.score:
+                    cur.score, cur.timestamp, cur.segment_index = h.score, h.timestamp, h.segment_index
+                continue
+            cur = Span(video_id, h.timestamp, until, h.timestamp, h.score, h.segment_index, 1)
+            spans.append(cur)
+    spans.sort(key=lambda s: (-s.score, s.video_id, s.start))
+    return spans
+
+
+def moments_for_vector(store, catalog, settings, vector_name: str, vector, *, limit: int = 10,
+                       video_id: str | None = None, after: float | None = None,
+                       before: float | None = None) -> list[Moment]:
+    """Nearest stored frames to ``vector`` -> merged, ranked moments of indexed videos."""
+    period = 1.0 / settings.sample_fps
+    hits = store.search_frames(vector_name, vector, max(100, limit * 20), video_id=video_id, start=after, end=before)
+    moments: list[Moment] = []
+    records = {}
+    for span in merge_hits(hits, gap=max(settings.moment_gap, 1.5 * period), sample_period=period):
+        if span.video_id not in records:
+            records[span.video_id] = catalog.get(span.video_id)
+        rec = records[span.video_id]
+        if rec is None or rec.status != "indexed":
+            continue  # points of a video being (re)indexed or deleted
+        thumb = settings.thumbnails_dir / span.video_id / f"{span.segment_index:05d}.jpg"
+        moments.append(Moment(
+            video_id=span.video_id, path=rec.path, start=span.start, end=min(span.end, rec.duration or span.end),
+            timestamp=span.timestamp, score=span.score, thumbnail=str(thumb) if thumb.exists() else None,
+        ))
+        if len(moments) == limit:
+            break
+    return moments
