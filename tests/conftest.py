@@ -71,7 +71,7 @@ def make_scenes(path: Path, sources: list[str], *, seconds: float = 4.0, size: s
     ffmpeg = _need_ffmpeg()
     cmd = [ffmpeg, "-v", "error", "-y"]
     for src in sources:
-        cmd += ["-f", "lavfi", "-i", f"{src}=size={size}:rate={fps}:duration={seconds}"]
+        cmd += ["-f", "lavfi", "-t", str(seconds), "-i", f"{src}=size={size}:rate={fps}"]
     n = len(sources)
     graph = "".join(f"[{i}:v]format=yuv420p,setsar=1[v{i}];" for i in range(n))
     graph += "".join(f"[v{i}]" for i in range(n)) + f"concat=n={n}:v=1:a=0[out]"

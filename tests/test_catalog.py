@@ -15,9 +15,9 @@ def test_content_id_depends_on_bytes_not_name(tmp_path):
 def test_records_survive_reopen_and_status_changes(tmp_path):
     db = tmp_path / "catalog.sqlite"
     cat = Catalog(db)
-    cat.upsert(VideoRecord(id="v1", path="/x/a.mp4", status="queued", size=10, mtime=1.5, info={"fps": 25}))
+    cat.upsert(VideoRecord(id="v1", path="/x/a.mp4", status="queued", size=10, mtime=1.5, info={"fps": 1}))
     cat.set_status("v1", "indexing")
-    cat.set_status("v1", "indexed", frames=12, segments=3, duration=9.5)
+    cat.set_status("v1", "indexed", frames=12, segments=3, duration=9.5, info={"fps": 25})
     cat.upsert(VideoRecord(id="v2", path="/x/b.mp4", status="queued"))
     cat.set_status("v2", "failed", error="/x/b.mp4: file is empty (0 bytes)")
     cat.close()

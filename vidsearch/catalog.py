@@ -130,6 +130,8 @@ class Catalog:
         fields.update(status=status, error=error)
         if status == "indexed":
             fields["indexed_at"] = time.time()
+        if "info" in fields:
+            fields["info"] = json.dumps(fields["info"]) if fields["info"] is not None else None
         sets = ", ".join(f"{k} = ?" for k in fields)
         self._db.execute(f"UPDATE videos SET {sets} WHERE id = ?", (*fields.values(), video_id))
 
