@@ -23,7 +23,7 @@ def test_three_shots_become_three_segments_with_thumbnails(lib, tmp_path):
     assert lib.store.count_frames(r.video_id) == r.keyframes
     assert lib.store.count_segments(r.video_id) == 3
     thumbs = sorted((lib.settings.thumbnails_dir / r.video_id).glob("*.jpg"))
-    assert [t.name for t in thumbs] == ["00000.jpg", "00001.jpg", "00002.jpg"]
+    assert [t.name for t in thumbs] == ["00000.jpg", "04000.jpg", "08000.jpg"]  # named by start ms
     segs = [s for s, _ in lib.store.search_segments("copy", np.ones(512, np.float32) / np.sqrt(512), 10)]
     starts = sorted(round(s.start) for s in segs)
     assert starts == [0, 4, 8]

@@ -71,3 +71,11 @@ def test_decision_names_the_segment_a_frame_opens():
     assert s.push(_frame(1, (200, 30, 30))).opened is None
     cut = s.push(_frame(2, (30, 30, 200)))
     assert cut.opened.index == 1 and cut.opened.start == 2.0
+
+
+def test_segments_can_be_numbered_by_start_time():
+    s = Segmenter("vid", max_segment=30.0, shot_threshold=0.35, static_change=0.002,
+                  index_of=lambda start: int(start * 1000))
+    s.push(_frame(2.5, (200, 30, 30)))
+    d = s.push(_frame(3.5, (30, 30, 200)))
+    assert d.closed[0].index == 2500 and d.opened.index == 3500

@@ -17,15 +17,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from vidsearch.catalog import Catalog, VideoRecord, content_id
 from vidsearch.config import Settings
-from vidsearch.ingest.thumbnail import save_thumbnail
+from vidsearch.ingest.indexer import Batch, SpanIndexer
 from vidsearch.media import MediaError, probe, sample_frames
 from vidsearch.models.encoders import Encoders
-from vidsearch.records import Keyframe, Segment
-from vidsearch.segment.shots import Segmenter
 
 log = logging.getLogger(__name__)
 
@@ -46,21 +42,6 @@ class IngestResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-class _Timer:
-    def __init__(self) -> None:
-        self.times: dict[str, float] = {}
-
-    def add(self, stage: str, since: float) -> float:
-        now = time.perf_counter()
-        self.times[stage] = self.times.get(stage, 0.0) + now - since
-        return now
-
-
-def _normalise(v: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
-    return (v / np.maximum(n, 1e-12)).astype(np.float32)
 
 
 class IngestRunner:
@@ -112,100 +93,51 @@ class IngestRunner:
     # ----------------------------------------------------------------------------------
     def _index(self, path: str, video_id: str, progress: Progress | None) -> IngestResult:
         s = self.settings
-        timer = _Timer()
+        times: dict[str, float] = {"probe": 0.0, "decode": 0.0, "write": 0.0}
         t0 = time.perf_counter()
         info = probe(path)
-        t0 = timer.add("probe", t0)
+        times["probe"] = time.perf_counter() - t0
         self.store.delete_video(video_id)  # leftovers of an interrupted or older run
         thumbs = s.thumbnails_dir / video_id
         shutil.rmtree(thumbs, ignore_errors=True)
         thumbs.mkdir(parents=True, exist_ok=True)
 
-        segmenter = Segmenter(video_id, max_segment=s.max_segment, shot_threshold=s.shot_threshold,
-                              static_change=s.static_change)
-        period = 1.0 / s.sample_fps
-        sums: dict[int, dict[str, np.ndarray]] = {}  # per segment: sum of keyframe vectors
-        ready: list[Keyframe] = []  # embedded keyframes whose span is known, not yet written
-        last_key: Keyframe | None = None
-        n_samples = n_keys = n_segments = 0
-
-        frames_iter = sample_frames(path, info, fps=s.sample_fps, short_side=s.frame_size,
-                                    chunk=s.decode_chunk, timeout=s.decode_timeout)
+        indexer = SpanIndexer(s, self.encoders, video_id, thumbs)
+        segments = 0
+        frames = sample_frames(path, info, fps=s.sample_fps, short_side=s.frame_size, chunk=s.decode_chunk,
+                               timeout=s.decode_timeout)
         t0 = time.perf_counter()
-        for chunk in frames_iter:
-            t0 = timer.add("decode", t0)
-            new_keys: list[Keyframe] = []
-            images: list[np.ndarray] = []
-            closed: list[Segment] = []
-            for frame in chunk:
-                n_samples += 1
-                d = segmenter.push(frame)
-                for seg in d.closed:
-                    if last_key is not None and last_key.segment_index == seg.index and last_key.until is None:
-                        last_key.until = seg.end
-                    closed.append(seg)
-                if d.keyframe:
-                    if last_key is not None and last_key.until is None:
-                        last_key.until = frame.timestamp
-                    last_key = Keyframe(timestamp=frame.timestamp, segment_index=d.segment_index)
-                    new_keys.append(last_key)
-                    images.append(frame.image)
-                if d.opened is not None:
-                    d.opened.thumbnail = str(save_thumbnail(frame.image, thumbs / f"{d.opened.index:05d}.jpg"))
-            t0 = timer.add("segment", t0)
-
-            if images:
-                vectors = self.encoders.embed(images)
-                for i, key in enumerate(new_keys):
-                    key.copy = vectors["copy"][i]
-                    key.semantic = vectors["semantic"][i] if "semantic" in vectors else None
-                    acc = sums.setdefault(key.segment_index, {})
-                    for name, arr in vectors.items():
-                        acc[name] = acc.get(name, 0) + arr[i]
-                ready.extend(new_keys)
-                n_keys += len(new_keys)
-            t0 = timer.add("embed", t0)
-
-            ready = self._write_ready(video_id, ready)
-            n_segments += self._write_segments(video_id, closed, sums)
-            t0 = timer.add("write", t0)
-            if progress is not None and chunk:
-                progress(min(chunk[-1].timestamp + period, info.duration), info.duration)
+        for chunk in frames:
+            times["decode"] += time.perf_counter() - t0
+            batch = indexer.feed(chunk)
             t0 = time.perf_counter()
-
-        if n_samples == 0:
+            segments += self._write(video_id, batch)
+            times["write"] += time.perf_counter() - t0
+            if progress is not None and chunk:
+                progress(min(chunk[-1].timestamp, info.duration), info.duration)
+            t0 = time.perf_counter()
+        if indexer.samples == 0:
             raise MediaError(path, "no frame could be decoded")
-        final = segmenter.finish(max(info.duration, (last_key.timestamp + period) if last_key else 0.0))
-        for seg in final:
-            if last_key is not None and last_key.segment_index == seg.index and last_key.until is None:
-                last_key.until = seg.end
-        self._write_ready(video_id, ready)
-        n_segments += self._write_segments(video_id, final, sums)
+        batch = indexer.finish(info.duration)
+        t0 = time.perf_counter()
+        segments += self._write(video_id, batch)
         self.store.flush()
-        t0 = timer.add("write", t0)
+        times["write"] += time.perf_counter() - t0
+        times.update(indexer.times)
 
         self.catalog.set_status(
-            video_id, "indexed", frames=n_keys, segments=n_segments, duration=info.duration, fps=info.fps,
-            width=info.display_width, height=info.display_height, info=asdict(info),
+            video_id, "indexed", frames=indexer.keyframes, segments=segments, duration=info.duration,
+            fps=info.fps, width=info.display_width, height=info.display_height, info=asdict(info),
         )
         if progress is not None:
             progress(info.duration, info.duration)
-        return IngestResult(path, "indexed", video_id=video_id, duration=info.duration, samples=n_samples,
-                            keyframes=n_keys, segments=n_segments, times=timer.times)
+        return IngestResult(path, "indexed", video_id=video_id, duration=info.duration, samples=indexer.samples,
+                            keyframes=indexer.keyframes, segments=segments, times=times)
 
-    def _write_ready(self, video_id: str, ready: list[Keyframe]) -> list[Keyframe]:
-        """Write the keyframes whose span is known; return the rest."""
-        done = [k for k in ready if k.until is not None]
-        if done:
-            self.store.upsert_frames(video_id, done)
-        return [k for k in ready if k.until is None]
-
-    def _write_segments(self, video_id: str, closed: list[Segment], sums: dict[int, dict[str, np.ndarray]]) -> int:
-        if not closed:
-            return 0
-        names = sorted({name for seg in closed for name in sums.get(seg.index, {})})
-        vectors = {name: _normalise(np.stack([sums[seg.index][name] for seg in closed])) for name in names}
-        self.store.upsert_segments(video_id, closed, vectors)
-        for seg in closed:
-            sums.pop(seg.index, None)
-        return len(closed)
+    def _write(self, video_id: str, batch: Batch) -> int:
+        """Write what a batch made final; return the number of segments written."""
+        if batch.keyframes:
+            self.store.upsert_frames(video_id, batch.keyframes)
+        if batch.segments:
+            self.store.upsert_segments(video_id, batch.segments, batch.segment_vectors)
+        return len(batch.segments)

@@ -12,6 +12,7 @@ handful of keyframes, while every second of a busy street yields one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from vidsearch.records import Frame, Segment
 from vidsearch.segment.signature import Signature, changed_fraction, histogram_distance, signature
@@ -30,8 +31,11 @@ class Decision:
 class Segmenter:
     """Streaming: ``push`` frames in time order, then ``finish`` with the video's end time."""
 
-    def __init__(self, video_id: str, *, max_segment: float, shot_threshold: float, static_change: float):
+    def __init__(self, video_id: str, *, max_segment: float, shot_threshold: float, static_change: float,
+                 index_of: Callable[[float], int] | None = None):
+        """``index_of(start)`` numbers segments (default: 0, 1, 2, ... in order)."""
         self.video_id = video_id
+        self.index_of = index_of
         self.max_segment = max_segment
         self.shot_threshold = shot_threshold
         self.static_change = static_change
@@ -41,7 +45,8 @@ class Segmenter:
         self._next_index = 0
 
     def _open(self, t: float) -> Segment:
-        seg = Segment(video_id=self.video_id, index=self._next_index, start=t, end=t)
+        index = self.index_of(t) if self.index_of else self._next_index
+        seg = Segment(video_id=self.video_id, index=index, start=t, end=t)
         self._next_index += 1
         self._current = seg
         return seg
