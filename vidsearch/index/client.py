@@ -1,0 +1,209 @@
+"""ClientStore: the index in Qdrant through qdrant-client.
+
+Used with a Qdrant server (any number of processes may read and write), and, in tests, with
+qdrant-client's local mode (``:memory:`` or a folder; pure Python, brute force, one process per
+folder) which mirrors the server API. Collections ``frames`` and ``segments`` are created when
+missing, with the named vectors and payload indexes described in :mod:`vidsearch.index.store`.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+
+from vidsearch.records import FrameHit, Keyframe, Segment
+
+from .lock import StoreLocked
+from .store import (
+    COPY,
+    COPY_DIM,
+    FRAMES,
+    SEGMENTS,
+    SEMANTIC_DIM,
+    VectorStore,
+    clamp_score,
+    frame_hit_from_payload,
+    segment_from_payload,
+)
+
+_BATCH = 256  # points per upsert request (a 1280-d float vector is ~25 kB of JSON)
+_PAGE = 1024
+
+
+class ClientStore(VectorStore):
+    def __init__(
+        self,
+        client: QdrantClient,
+        *,
+        copy_dim: int = COPY_DIM,
+        semantic_dim: int = SEMANTIC_DIM,
+        location: str | None = None,
+    ):
+        super().__init__(copy_dim, semantic_dim)
+        self.client = client
+        self.location = location
+        self._closed = False
+        self._local = type(getattr(client, "_client", None)).__name__ == "QdrantLocal"
+        self._ensure(FRAMES, {"video_id": models.PayloadSchemaType.KEYWORD, "t": models.PayloadSchemaType.FLOAT})
+        self._ensure(SEGMENTS, {"video_id": models.PayloadSchemaType.KEYWORD})
+
+    # Constructors ----------------------------------------------------------------------------
+    @classmethod
+    def server(cls, url: str, api_key: str | None = None, **kwargs) -> "ClientStore":
+        return cls(QdrantClient(url=url, api_key=api_key), location=url, **kwargs)
+
+    @classmethod
+    def local(cls, where: str | Path, **kwargs) -> "ClientStore":
+        """qdrant-client local mode: ``":memory:"`` or a folder (created when missing)."""
+        if str(where) == ":memory:":
+            return cls(QdrantClient(location=":memory:"), location=":memory:", **kwargs)
+        folder = Path(where)
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            client = QdrantClient(path=str(folder))
+        except RuntimeError as exc:
+            if "already accessed" in str(exc):
+                raise StoreLocked(folder, None, detail=f"qdrant-client local mode: {exc}") from None
+            raise
+        return cls(client, location=f"path:{folder}", **kwargs)
+
+    # Collections -----------------------------------------------------------------------------
+    def _ensure(self, name: str, indexes: dict[str, Any]) -> None:
+        if not self.client.collection_exists(name):
+            vectors = {
+                vname: models.VectorParams(size=dim, distance=models.Distance.COSINE)
+                for vname, dim in self.dims.items()
+            }
+            try:
+                self.client.create_collection(name, vectors_config=vectors)
+            except Exception:
+                if not self.client.collection_exists(name):  # not a lost race with another process
+                    raise
+        self._check_dims(name)
+        if self._local:
+            return  # local mode has no payload indexes (it warns and ignores them)
+        info = self.client.get_collection(name)
+        have = set((info.payload_schema or {}).keys())
+        for field, schema in indexes.items():
+            if field not in have:
+                self.client.create_payload_index(name, field, field_schema=schema, wait=True)
+
+    def _check_dims(self, name: str) -> None:
+        params = self.client.get_collection(name).config.params.vectors
+        if not isinstance(params, dict):
+            raise ValueError(
+                f"Qdrant collection {name!r} at {self.location} has no named vectors; "
+                f"it was not made by vidsearch (expected {sorted(self.dims)})"
+            )
+        for vname, dim in self.dims.items():
+            p = params.get(vname)
+            if p is None:
+                raise ValueError(f"Qdrant collection {name!r} at {self.location} lacks the {vname!r} vector")
+            if int(p.size) != dim:
+                raise ValueError(
+                    f"Qdrant collection {name!r} at {self.location} stores {vname!r} vectors of "
+                    f"{p.size} values, not {dim}: it was built with another model"
+                )
+
+    def _live(self) -> QdrantClient:
+        if self._closed:
+            raise RuntimeError(f"the vector store at {self.location} is closed")
+        return self.client
+
+    # Writing ---------------------------------------------------------------------------------
+    def _upsert(self, name: str, points: list[tuple[str, dict, dict]]) -> None:
+        client = self._live()
+        for i in range(0, len(points), _BATCH):
+            batch = [
+                models.PointStruct(id=pid, vector=vecs, payload=payload)
+                for pid, vecs, payload in points[i : i + _BATCH]
+            ]
+            client.upsert(name, points=batch, wait=True)
+
+    def upsert_frames(self, video_id: str, keyframes: list[Keyframe]) -> None:
+        self._upsert(FRAMES, self._frame_points(video_id, keyframes))
+
+    def upsert_segments(self, video_id: str, segments: list[Segment], vectors: dict[str, np.ndarray]) -> None:
+        self._upsert(SEGMENTS, self._segment_points(video_id, segments, vectors))
+
+    def delete_video(self, video_id: str) -> None:
+        client = self._live()
+        for name in (FRAMES, SEGMENTS):
+            client.delete(name, points_selector=models.FilterSelector(filter=_filter(video_id)), wait=True)
+
+    # Reading ---------------------------------------------------------------------------------
+    def _nearest(self, name: str, vector_name: str, vector, limit: int, flt) -> list:
+        query = self._query_vector(vector_name, vector)
+        if limit <= 0:
+            return []
+        response = self._live().query_points(
+            name, query=query, using=vector_name, query_filter=flt, limit=int(limit), with_payload=True
+        )
+        return response.points
+
+    def search_frames(self, vector_name, vector, limit, video_id=None, start=None, end=None) -> list[FrameHit]:
+        points = self._nearest(FRAMES, vector_name, vector, limit, _filter(video_id, start, end))
+        return [frame_hit_from_payload(p.payload, p.score) for p in points]
+
+    def search_segments(self, vector_name, vector, limit, video_id=None) -> list[tuple[Segment, float]]:
+        points = self._nearest(SEGMENTS, vector_name, vector, limit, _filter(video_id))
+        return [(segment_from_payload(p.payload), clamp_score(p.score)) for p in points]
+
+    def frames_of(self, video_id: str) -> list[tuple[float, int, np.ndarray]]:
+        client = self._live()
+        out: list[tuple[float, int, np.ndarray]] = []
+        offset = None
+        flt = _filter(video_id)
+        while True:
+            records, offset = client.scroll(
+                FRAMES, scroll_filter=flt, limit=_PAGE, offset=offset, with_payload=True, with_vectors=[COPY]
+            )
+            for r in records:
+                vec = (r.vector or {}).get(COPY) if isinstance(r.vector, dict) else None
+                if vec is None:
+                    continue
+                out.append((float(r.payload["t"]), int(r.payload["segment"]), np.asarray(vec, dtype=np.float32)))
+            if offset is None or not records:
+                break
+        out.sort(key=lambda x: x[0])
+        return out
+
+    def _count(self, name: str, video_id: str | None) -> int:
+        return int(self._live().count(name, count_filter=_filter(video_id), exact=True).count)
+
+    def count_frames(self, video_id: str | None = None) -> int:
+        return self._count(FRAMES, video_id)
+
+    def count_segments(self, video_id: str | None = None) -> int:
+        return self._count(SEGMENTS, video_id)
+
+    # Lifetime --------------------------------------------------------------------------------
+    def flush(self) -> None:
+        self._live()  # writes use wait=True: the server (or local mode) has applied them already
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.client.close()
+
+    def __repr__(self) -> str:
+        return f"ClientStore({self.location!r}, closed={self._closed})"
+
+
+def _filter(video_id: str | None = None, start: float | None = None, end: float | None = None):
+    must: list = []
+    if video_id is not None:
+        must.append(models.FieldCondition(key="video_id", match=models.MatchValue(value=str(video_id))))
+    if start is not None or end is not None:
+        rng = models.Range(
+            gte=None if start is None else float(start),
+            lte=None if end is None else float(end),
+        )
+        must.append(models.FieldCondition(key="t", range=rng))
+    return models.Filter(must=must) if must else None

@@ -1,0 +1,253 @@
+"""The vector store interface and the choice of backend.
+
+Two collections (Qdrant Edge: two shards) hold the index:
+
+``frames``
+    one point per embedded keyframe, id :func:`~vidsearch.index.ids.frame_point_id`;
+    named vectors ``"copy"`` (SSCD, 512-d) and, when computed, ``"semantic"`` (EfficientNet,
+    1280-d); payload ``{video_id, t, segment, until}`` (``until``: end of the run of samples the
+    keyframe stands for, or null) with payload indexes on ``video_id`` (keyword) and
+    ``t`` (float).
+``segments``
+    one point per segment, id :func:`~vidsearch.index.ids.segment_point_id`; the same named vectors
+    (whichever the caller passes); payload ``{video_id, segment, start, end, keyframes, thumbnail}``.
+
+Vectors are float32 and L2-normalised by the caller; distance is cosine, so scores are cosine
+similarities. Ids are deterministic, so upserting the same keyframes again replaces points instead
+of adding them. Upserts do not remove points the new call does not mention: to re-index a video
+whose keyframes changed, call :meth:`VectorStore.delete_video` first.
+
+Backends: :class:`~vidsearch.index.edge.EdgeStore` (qdrant-edge-py, embedded, one owning
+process) and :class:`~vidsearch.index.client.ClientStore` (qdrant-client: a server, or its local
+mode in tests). :func:`open_store` picks one from the settings.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+import numpy as np
+
+from vidsearch.records import FrameHit, Keyframe, Segment
+
+from .ids import frame_point_id, segment_point_id
+
+if TYPE_CHECKING:
+    from vidsearch.config import Settings
+
+FRAMES = "frames"
+SEGMENTS = "segments"
+COPY = "copy"
+SEMANTIC = "semantic"
+VECTOR_NAMES = (COPY, SEMANTIC)
+COPY_DIM = 512
+SEMANTIC_DIM = 1280
+
+
+class VectorStore(ABC):
+    """Frames and segments of every indexed video, searchable by vector."""
+
+    def __init__(self, copy_dim: int = COPY_DIM, semantic_dim: int = SEMANTIC_DIM):
+        self.dims: dict[str, int] = {COPY: int(copy_dim), SEMANTIC: int(semantic_dim)}
+
+    # Writing ---------------------------------------------------------------------------------
+    @abstractmethod
+    def upsert_frames(self, video_id: str, keyframes: list[Keyframe]) -> None:
+        """Store one point per keyframe (vectors ``copy`` and, when present, ``semantic``)."""
+
+    @abstractmethod
+    def upsert_segments(self, video_id: str, segments: list[Segment], vectors: dict[str, np.ndarray]) -> None:
+        """Store one point per segment; ``vectors[name]`` has one row per segment."""
+
+    @abstractmethod
+    def delete_video(self, video_id: str) -> None:
+        """Remove every frame and segment of ``video_id`` (nothing happens when there is none)."""
+
+    # Reading ---------------------------------------------------------------------------------
+    @abstractmethod
+    def search_frames(
+        self,
+        vector_name: str,
+        vector: np.ndarray,
+        limit: int,
+        video_id: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> list[FrameHit]:
+        """Nearest frames, best first; optionally only of one video and with ``start <= t <= end``."""
+
+    @abstractmethod
+    def search_segments(
+        self, vector_name: str, vector: np.ndarray, limit: int, video_id: str | None = None
+    ) -> list[tuple[Segment, float]]:
+        """Nearest segments with their scores, best first."""
+
+    @abstractmethod
+    def frames_of(self, video_id: str) -> list[tuple[float, int, np.ndarray]]:
+        """``(timestamp, segment index, copy vector)`` of every stored frame of the video, by time."""
+
+    @abstractmethod
+    def count_frames(self, video_id: str | None = None) -> int:
+        """Frame points, of one video or all."""
+
+    @abstractmethod
+    def count_segments(self, video_id: str | None = None) -> int:
+        """Segment points, of one video or all."""
+
+    # Lifetime --------------------------------------------------------------------------------
+    @abstractmethod
+    def flush(self) -> None:
+        """Make everything written so far durable."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Flush and release the store; calling it again does nothing."""
+
+    def __enter__(self) -> "VectorStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # Helpers shared by the backends ----------------------------------------------------------
+    def _check_name(self, vector_name: str) -> str:
+        if vector_name not in self.dims:
+            raise ValueError(f"unknown vector name {vector_name!r}; expected one of {sorted(self.dims)}")
+        return vector_name
+
+    def _query_vector(self, vector_name: str, vector: Any) -> list[float]:
+        self._check_name(vector_name)
+        v = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if v.shape[0] != self.dims[vector_name]:
+            raise ValueError(f"{vector_name} query vector has {v.shape[0]} values, expected {self.dims[vector_name]}")
+        return v.tolist()
+
+    def _vector(self, vector_name: str, vector: Any, what: str) -> list[float]:
+        v = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if v.shape[0] != self.dims[vector_name]:
+            raise ValueError(f"{what}: {vector_name} vector has {v.shape[0]} values, expected {self.dims[vector_name]}")
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"{what}: {vector_name} vector is not finite")
+        return v.tolist()
+
+    def _frame_points(self, video_id: str, keyframes: Iterable[Keyframe]) -> list[tuple[str, dict, dict]]:
+        """``(id, {name: list}, payload)`` per keyframe; the last of two with the same id wins."""
+        out: dict[str, tuple[str, dict, dict]] = {}
+        for kf in keyframes:
+            what = f"keyframe {kf.timestamp:.3f}s of {video_id}"
+            vecs: dict[str, list[float]] = {}
+            if kf.copy is not None:
+                vecs[COPY] = self._vector(COPY, kf.copy, what)
+            if kf.semantic is not None:
+                vecs[SEMANTIC] = self._vector(SEMANTIC, kf.semantic, what)
+            if not vecs:
+                raise ValueError(f"{what} has no vector")
+            pid = frame_point_id(video_id, kf.timestamp)
+            payload = {
+                "video_id": video_id,
+                "t": float(kf.timestamp),
+                "segment": int(kf.segment_index),
+                "until": None if kf.until is None else float(kf.until),
+            }
+            out[pid] = (pid, vecs, payload)
+        return list(out.values())
+
+    def _segment_points(
+        self, video_id: str, segments: list[Segment], vectors: Mapping[str, np.ndarray]
+    ) -> list[tuple[str, dict, dict]]:
+        rows: dict[str, np.ndarray] = {}
+        for name, arr in (vectors or {}).items():
+            self._check_name(name)
+            a = np.asarray(arr, dtype=np.float32)
+            if a.ndim == 1 and len(segments) == 1:
+                a = a[None, :]
+            if a.ndim != 2 or a.shape[0] != len(segments) or a.shape[1] != self.dims[name]:
+                raise ValueError(
+                    f"segments of {video_id}: vectors[{name!r}] has shape {a.shape}, "
+                    f"expected ({len(segments)}, {self.dims[name]})"
+                )
+            rows[name] = a
+        out: dict[str, tuple[str, dict, dict]] = {}
+        for i, seg in enumerate(segments):
+            if seg.video_id != video_id:
+                raise ValueError(f"segment {seg.index} belongs to {seg.video_id!r}, not {video_id!r}")
+            what = f"segment {seg.index} of {video_id}"
+            vecs = {name: self._vector(name, a[i], what) for name, a in rows.items()}
+            pid = segment_point_id(video_id, seg.index)
+            out[pid] = (pid, vecs, segment_payload(seg))
+        return list(out.values())
+
+
+def segment_payload(seg: Segment) -> dict[str, Any]:
+    return {
+        "video_id": seg.video_id,
+        "segment": int(seg.index),
+        "start": float(seg.start),
+        "end": float(seg.end),
+        "keyframes": [float(t) for t in seg.keyframes],
+        "thumbnail": seg.thumbnail,
+    }
+
+
+def segment_from_payload(p: Mapping[str, Any]) -> Segment:
+    return Segment(
+        video_id=str(p["video_id"]),
+        index=int(p["segment"]),
+        start=float(p["start"]),
+        end=float(p["end"]),
+        keyframes=[float(t) for t in (p.get("keyframes") or [])],
+        thumbnail=p.get("thumbnail"),
+    )
+
+
+def clamp_score(score: float) -> float:
+    """Cosine similarity kept in [-1, 1] (float16 storage rounds a unit vector to norm 1 +- 1e-4)."""
+    return min(1.0, max(-1.0, float(score)))
+
+
+def frame_hit_from_payload(p: Mapping[str, Any], score: float) -> FrameHit:
+    until = p.get("until")
+    return FrameHit(
+        video_id=str(p["video_id"]),
+        timestamp=float(p["t"]),
+        segment_index=int(p["segment"]),
+        score=clamp_score(score),
+        until=None if until is None else float(until),
+    )
+
+
+def open_store(settings: "Settings", **kwargs) -> VectorStore:
+    """The store the settings name. It does not take the :class:`~vidsearch.index.lock.OwnerLock`:
+    the caller (the service) does, before opening an embedded store.
+
+    * ``settings.qdrant_url`` unset: :class:`~vidsearch.index.edge.EdgeStore` in
+      ``settings.qdrant_path`` (created on first use, loaded afterwards).
+    * ``http://...`` / ``https://...``: :class:`~vidsearch.index.client.ClientStore` on that
+      server, with ``settings.qdrant_api_key``.
+    * ``:memory:`` or ``path:/some/dir``: ``ClientStore`` in qdrant-client's local mode (tests
+      use it to exercise the server code path without a server).
+
+    ``kwargs`` (``copy_dim``, ``semantic_dim``, ...) go to the backend's constructor.
+    """
+    url = settings.qdrant_url
+    if url is None or url == "":
+        from .edge import EdgeStore
+
+        return EdgeStore(settings.qdrant_path, lock_path=settings.lock_path, **kwargs)
+
+    from vidsearch.config import ConfigError
+
+    from .client import ClientStore
+
+    if url == ":memory:":
+        return ClientStore.local(":memory:", **kwargs)
+    if url.startswith("path:"):
+        folder = url[len("path:"):]
+        if not folder:
+            raise ConfigError("VIDSEARCH_QDRANT_URL=path: needs a folder, e.g. path:/var/lib/vidsearch/qdrant")
+        return ClientStore.local(folder, **kwargs)
+    if url.startswith(("http://", "https://")):
+        return ClientStore.server(url, api_key=settings.qdrant_api_key, **kwargs)
+    raise ConfigError(
+        f"VIDSEARCH_QDRANT_URL={url!r}: expected http(s)://host:port, path:/some/dir or :memory:"
+    )

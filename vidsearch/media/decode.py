@@ -1,0 +1,224 @@
+"""Sampled frames of a video in bounded chunks: decord first, PyAV when decord cannot be trusted.
+
+Targets are 0, 1/fps, 2/fps, ... < duration. Each target gets the first decoded frame at or after
+it (1 ms of slack for time-base rounding), stamped with that frame's own presentation time, counted
+from the stream's first timestamp (as decord counts). A frame that answers several targets (a gap
+in a VFR file) is delivered once. Images are RGB uint8, upright, at display aspect, short side
+``short_side``, and are scaled while decoding (decord) or as each picked frame is converted (PyAV),
+so only about one chunk of small frames is held at a time.
+
+Choices, measured on the clips in shared/testvideos:
+
+- decord scales to the size asked for and applies the display-matrix rotation itself (fire2.mp4 is
+  turned 180 degrees). Its ``get_frame_timestamp`` equals PyAV's pts on every MP4/MKV/WebM/GIF clip,
+  VFR ones included (goldeneye-vfr-drop3, fire2, demo_skeleton), so decord also serves VFR files.
+  Its frames match PyAV's sequential decode on every real clip, also where ffmpeg's fast seek is
+  corrupt. Its times are float32 (about 0.1 ms off after an hour).
+- decord seeks to what the demuxer flags as keyframes; libavformat seeks by the file's index. In
+  MP4/MOV files whose non-IDR I-frames are flagged (x264 scene cuts), decord returns frames from
+  the wrong place without any error. Such files (the index lists every frame, and has fewer
+  keyframes than decord saw) go to PyAV.
+- decord raises on some files: VP9 from libvpx's realtime mode, and output widths of 96 pixels or
+  less such as 32 or 48. PyAV takes over.
+- decord cannot choose a stream. On nasa_13013.mp4 it decodes the 480x270 stream, not the one
+  that ``probe`` describes. Files with several video streams therefore go to PyAV.
+- On AVI, decord's timestamps are garbage (-3.8e17 where a frame has no pts). Timestamps that are
+  not finite and non-decreasing send the file to PyAV.
+- decord can deadlock in ``get_batch`` when a file over-reports its frame count. Only indices of
+  frames whose timestamps it reported are asked for. Every decoder step also runs in a daemon thread
+  under a watchdog. If a chunk does not arrive within ``timeout`` s, the stuck call is abandoned
+  (C code cannot be interrupted) and PyAV goes on after the last delivered frame. A stuck PyAV
+  raises MediaError.
+
+PyAV decodes sequentially (never seeks: fast seek returns corrupt frames on cockatoo.mp4 and
+demo.mp4) with frame threads and ``skip_frame="NONREF"``. Non-reference frames (most B-frames) are
+then not decoded: 1.3-2x faster on the clips. A target then gets the next reference frame, with
+its true time, at most 4 frames later (133 ms on testvideo.mp4). AVI is the exception. It stores no
+presentation times: libavformat stamps its packets in decode order, and the frames of a B-frame
+stream come out of the decoder in presentation order with permuted stamps (1, 2, 4, 3, ...).
+Stamps are therefore handed out sorted over a few pending frames (a no-op where they are right),
+and that needs every frame decoded.
+"""
+from __future__ import annotations
+
+import bisect
+import heapq
+import logging
+import math
+import os
+import threading
+from collections import deque
+from typing import Callable, Iterator
+
+import av
+import decord
+import numpy as np
+
+from vidsearch.media.errors import MediaError
+from vidsearch.media.probe import open_container, reason, video_stream
+from vidsearch.records import Frame, VideoInfo
+
+log = logging.getLogger(__name__)
+
+SLACK = 1e-3  # a frame this much before a target still answers it (time-base rounding)
+REORDER = 4  # pending frames over which stamps are sorted (deeper than B-frame reordering)
+
+
+class _Stalled(Exception):
+    """A decoder step made no progress within the timeout."""
+
+
+def sample_frames(
+    path: str | os.PathLike,
+    info: VideoInfo,
+    *,
+    fps: float = 1.0,
+    short_side: int = 224,
+    chunk: int = 32,
+    timeout: float = 120.0,
+) -> Iterator[list[Frame]]:
+    path = str(path)
+    targets = [k / fps for k in range(max(1, math.ceil(info.duration * fps)))]
+    size = display_size(info, short_side)
+    last = None  # time of the last delivered frame
+    if info.video_streams == 1:
+        try:
+            for frames in _watched(_decord_chunks(path, targets, size, chunk), timeout):
+                yield frames
+                last = frames[-1].timestamp
+            return
+        except Exception as exc:  # cannot open, raised, stalled, or unusable timestamps
+            where = "from the start" if last is None else f"after {last:.3f} s"
+            log.warning("%s: decord failed (%s); decoding with PyAV %s", path, exc, where)
+    if last is not None:
+        targets = targets[bisect.bisect_right(targets, last + SLACK):]
+    try:
+        for frames in _watched(_pyav_chunks(path, info, targets, size, chunk), timeout):
+            yield frames
+            last = frames[-1].timestamp
+    except _Stalled:
+        raise MediaError(path, f"cannot be decoded: the decoder made no progress for {timeout:g} s") from None
+    except av.FFmpegError as exc:
+        if last is None:
+            raise MediaError(path, f"cannot be decoded: {reason(exc)}") from None
+        log.warning("%s: PyAV cannot go on after %.3f s (%s)", path, last, reason(exc))
+    if last is None:
+        raise MediaError(path, "cannot be decoded: no frame decodes")
+
+
+def display_size(info: VideoInfo, short_side: int) -> tuple[int, int]:
+    """(width, height) of sampled frames: display aspect, short side ``short_side`` pixels."""
+    w, h = info.display_width, info.display_height
+    scale = short_side / min(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def _decord_chunks(path: str, targets: list[float], size: tuple[int, int], chunk: int) -> Iterator[list[Frame]]:
+    reader = decord.VideoReader(path, width=size[0], height=size[1])
+    if not _keyframes_agree(path, reader):
+        raise ValueError("its keyframes disagree with the file's seek index")
+    stamps = reader.get_frame_timestamp(range(len(reader)))[:, 0].astype(np.float64)
+    if not (stamps.size and np.isfinite(stamps).all() and stamps[0] > -SLACK and (np.diff(stamps) >= 0).all()):
+        raise ValueError("its frame timestamps are unusable")
+    picks = np.unique(np.searchsorted(stamps, np.asarray(targets) - SLACK))
+    picks = picks[picks < stamps.size].tolist()
+    for start in range(0, len(picks), chunk):
+        indices = picks[start : start + chunk]
+        images = reader.get_batch(indices).asnumpy()
+        yield [Frame(float(stamps[i]), image) for i, image in zip(indices, images)]
+
+
+def _keyframes_agree(path: str, reader: decord.VideoReader) -> bool:
+    """decord seeks to the frames that the demuxer flags as keyframes and assumes it lands there;
+    libavformat seeks by the file's index. An MP4/MOV index lists every frame, its keyframes
+    only the IDR frames. The H.264 parser also flags the non-IDR I-frames that x264 puts at scene
+    cuts. decord then lands on an earlier frame and returns the wrong pictures without an error."""
+    with av.open(path, metadata_errors="ignore") as container:
+        index = video_stream(container).index_entries
+        return len(index) != len(reader) or sum(e.is_keyframe for e in index) == len(reader.get_key_indices())
+
+
+def _pyav_chunks(
+    path: str, info: VideoInfo, targets: list[float], size: tuple[int, int], chunk: int
+) -> Iterator[list[Frame]]:
+    if not targets:
+        return
+    with open_container(path) as container:
+        stream = video_stream(container)
+        stream.thread_type = "AUTO"
+        if info.container != "avi":
+            stream.codec_context.skip_frame = "NONREF"
+        width, height = size if info.rotation in (0, 180) else size[::-1]
+        frames: list[Frame] = []
+        next_target = 0
+        for t, frame in _presentation_order(path, container, stream, info.fps):
+            if t < targets[next_target] - SLACK:
+                continue
+            image = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+            frames.append(Frame(t, _upright(image, info.rotation)))
+            next_target = bisect.bisect_right(targets, t + SLACK, lo=next_target)  # past all this frame answers
+            if next_target == len(targets):
+                break
+            if len(frames) == chunk:
+                yield frames
+                frames = []
+        if frames:
+            yield frames
+
+
+def _presentation_order(path: str, container, stream, fps: float) -> Iterator[tuple[float, av.VideoFrame]]:
+    """(seconds, frame) pairs until the end of the file or of its undamaged part. The decoder
+    emits frames in presentation order; their stamps are right except in AVI (see the module
+    notes), so the smallest pending stamp goes to the oldest pending frame. Frames without any
+    stamp (raw streams) follow the previous one by 1/fps."""
+    origin, unit = stream.start_time or 0, float(stream.time_base)
+    pending: deque[av.VideoFrame] = deque()
+    stamps: list[float] = []
+    stamp, decoded = -1.0 / fps, 0
+    try:
+        for frame in container.decode(stream):
+            stamp = (frame.pts - origin) * unit if frame.pts is not None else stamp + 1.0 / fps
+            decoded += 1
+            heapq.heappush(stamps, stamp)
+            pending.append(frame)
+            if len(pending) > REORDER:
+                yield heapq.heappop(stamps), pending.popleft()
+    except av.FFmpegError as exc:
+        if not decoded:
+            raise
+        log.warning("%s: damaged after %.3f s (%s); the rest is skipped", path, stamp, reason(exc))
+    while pending:
+        yield heapq.heappop(stamps), pending.popleft()
+
+
+def _upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    """Turn ``rotation`` degrees clockwise (np.rot90 turns counter-clockwise)."""
+    return np.ascontiguousarray(np.rot90(image, -rotation // 90)) if rotation else image
+
+
+def _watched(chunks: Iterator[list[Frame]], timeout: float) -> Iterator[list[Frame]]:
+    """Advance ``chunks`` one chunk at a time in a daemon thread, raising _Stalled when a chunk
+    takes longer than ``timeout`` seconds. A stalled step is left running, never touched again."""
+    while (frames := _within(timeout, next, chunks, None)) is not None:
+        yield frames
+
+
+def _within(timeout: float, fn: Callable, *args):
+    outcome: list = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append((True, fn(*args)))
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="vidsearch-decode", daemon=True).start()
+    if not done.wait(timeout):
+        raise _Stalled(f"no progress for {timeout:g} s")
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
