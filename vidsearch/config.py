@@ -11,6 +11,7 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_DEVICE | ``auto`` | ``auto`` (CUDA when present), ``cpu`` or ``cuda`` |
 | VIDSEARCH_SAMPLE_FPS | ``1.0`` | frames sampled per second of video |
 | VIDSEARCH_FRAME_SIZE | ``224`` | short side, in pixels, that frames are decoded to |
+| VIDSEARCH_DECODER | ``auto`` | ``auto``: decord where it can be trusted, else PyAV; ``pyav``: always PyAV |
 | VIDSEARCH_DECODE_CHUNK | ``32`` | frames decoded per chunk (bounds memory) |
 | VIDSEARCH_DECODE_TIMEOUT | ``120`` | seconds without progress before decord is abandoned for PyAV |
 | VIDSEARCH_MAX_SEGMENT | ``30`` | longest segment, in seconds, before a shot is split |
@@ -46,6 +47,7 @@ class Settings:
     device: str = "auto"
     sample_fps: float = 1.0
     frame_size: int = 224
+    decoder: str = "auto"
     decode_chunk: int = 32
     decode_timeout: float = 120.0
     max_segment: float = 30.0
@@ -105,6 +107,7 @@ class Settings:
             device=get("DEVICE", "auto", str).lower(),
             sample_fps=get("SAMPLE_FPS", 1.0, float),
             frame_size=get("FRAME_SIZE", 224, int),
+            decoder=get("DECODER", "auto", str).lower(),
             decode_chunk=get("DECODE_CHUNK", 32, int),
             decode_timeout=get("DECODE_TIMEOUT", 120.0, float),
             max_segment=get("MAX_SEGMENT", 30.0, float),
@@ -121,6 +124,8 @@ class Settings:
     def validate(self) -> None:
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"VIDSEARCH_DEVICE must be auto, cpu or cuda, not {self.device!r}")
+        if self.decoder not in ("auto", "pyav"):
+            raise ConfigError(f"VIDSEARCH_DECODER must be auto or pyav, not {self.decoder!r}")
         if self.copy_model not in ("distilled", "full"):
             raise ConfigError(f"VIDSEARCH_COPY_MODEL must be distilled or full, not {self.copy_model!r}")
         if not (0 < self.sample_fps <= 60):

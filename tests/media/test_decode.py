@@ -292,3 +292,19 @@ def test_real_avi_frames_get_their_times_in_order(shared_videos, name):
     stamps = [f.timestamp for f in frames_of(path, info, fps=info.fps, short_side=64)]
     assert len(stamps) >= info.frame_count - 3 and stamps[0] < 0.1
     assert np.diff(stamps) == pytest.approx(1 / info.fps, rel=1e-3)  # every frame, evenly spaced
+
+
+def test_the_pyav_decoder_can_be_chosen_and_gives_the_same_frames(video_factory, monkeypatch):
+    path = video_factory("choice.mp4", source=colours())
+    info = probe(path)
+    auto = frames_of(path, info, fps=2, short_side=64)
+    opened = []
+    real_reader = decode.decord.VideoReader
+    monkeypatch.setattr(decode.decord, "VideoReader", lambda *a, **k: opened.append(a) or real_reader(*a, **k))
+    pyav = frames_of(path, info, fps=2, short_side=64, decoder="pyav")
+    assert opened == []
+    # PyAV skips non-reference frames: a target may get a frame up to 4 frames later, with its true time
+    assert len(pyav) == len(auto)
+    assert all(0 <= p.timestamp - a.timestamp <= 4 / info.fps + 1e-3 for a, p in zip(auto, pyav))
+    with pytest.raises(ValueError, match="unknown decoder"):
+        frames_of(path, info, decoder="opencv")

@@ -105,7 +105,7 @@ class IngestRunner:
         indexer = SpanIndexer(s, self.encoders, video_id, thumbs)
         segments = 0
         frames = sample_frames(path, info, fps=s.sample_fps, short_side=s.frame_size, chunk=s.decode_chunk,
-                               timeout=s.decode_timeout)
+                               timeout=s.decode_timeout, decoder=s.decoder)
         t0 = time.perf_counter()
         for chunk in frames:
             times["decode"] += time.perf_counter() - t0

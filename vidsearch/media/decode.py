@@ -76,12 +76,16 @@ def sample_frames(
     short_side: int = 224,
     chunk: int = 32,
     timeout: float = 120.0,
+    decoder: str = "auto",
 ) -> Iterator[list[Frame]]:
+    """``decoder``: ``"auto"`` (decord where it can be trusted, else PyAV) or ``"pyav"``."""
+    if decoder not in ("auto", "pyav"):
+        raise ValueError(f"unknown decoder {decoder!r}: expected auto or pyav")
     path = str(path)
     targets = [k / fps for k in range(max(1, math.ceil(info.duration * fps)))]
     size = display_size(info, short_side)
     last = None  # time of the last delivered frame
-    if info.video_streams == 1:
+    if decoder == "auto" and info.video_streams == 1:
         try:
             for frames in _watched(_decord_chunks(path, targets, size, chunk), timeout):
                 yield frames
