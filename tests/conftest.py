@@ -34,7 +34,8 @@ def make_video(
     or a full lavfi graph (containing ``=``)."""
     ffmpeg = _need_ffmpeg()
     graph = source if "=" in source else f"{source}=size={size}:rate={fps}:duration={duration}"
-    cmd = [ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", graph, *(extra_input or [])]
+    # -t bounds every source, also full graphs of sources that run forever (life, mandelbrot)
+    cmd = [ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-t", str(duration), "-i", graph, *(extra_input or [])]
     if vf:
         cmd += ["-vf", vf]
     if codec:
