@@ -21,7 +21,7 @@ def _need_ffmpeg() -> str:
 def make_video(
     path: Path,
     *,
-    duration: float = 4.0,
+    duration: float | None = None,
     size: str = "320x240",
     fps: int = 25,
     source: str = "testsrc2",
@@ -33,9 +33,13 @@ def make_video(
     """Render a synthetic video with ffmpeg's lavfi sources. ``source`` is a lavfi source name
     or a full lavfi graph (containing ``=``)."""
     ffmpeg = _need_ffmpeg()
-    graph = source if "=" in source else f"{source}=size={size}:rate={fps}:duration={duration}"
-    # -t bounds every source, also full graphs of sources that run forever (life, mandelbrot)
-    cmd = [ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-t", str(duration), "-i", graph, *(extra_input or [])]
+    if "=" in source:  # a full graph: bounded by its own options, or by ``duration`` when given
+        graph, limit = source, duration
+    else:
+        graph, limit = f"{source}=size={size}:rate={fps}", duration or 4.0
+    # -t bounds the input, also for sources that run forever (life, mandelbrot)
+    bound = ["-t", str(limit)] if limit else []
+    cmd = [ffmpeg, "-v", "error", "-y", "-f", "lavfi", *bound, "-i", graph, *(extra_input or [])]
     if vf:
         cmd += ["-vf", vf]
     if codec:

@@ -78,3 +78,37 @@ def test_time_and_region_parsing():
             parse_time(bad)
     with pytest.raises(argparse.ArgumentTypeError):
         parse_region("1,2,0,4")
+
+
+def test_search_and_dedup_by_clip(env, tmp_path):
+    from tests.search import clipfixtures as cf
+
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    video = cf.scenes(folder / "a.mp4", [cf.MANDEL, cf.LIFE, cf.TESTSRC2])
+    other = cf.scenes(tmp_path / "never.mp4", [cf.PLASMA, cf.RINGS])
+    run(env, "ingest", str(folder))
+    copy = cf.cut(video, 3.0, 6.0, tmp_path / "upload.mp4", "crop70")
+
+    found = json.loads(run(env, "search", "--clip", str(copy), "--json").stdout)["results"]
+    assert found[0]["path"] == str(video)
+    assert {"start", "end", "timestamp", "score", "query_start", "query_end"} <= set(found[0])
+    assert cf.iou((found[0]["start"], found[0]["end"]), (3.0, 9.0)) >= 0.5
+    assert "clip 0:0" in run(env, "search", "--clip", str(copy)).stdout.splitlines()[0]
+
+    out = json.loads(run(env, "dedup", "--clip", str(copy), "--json").stdout)
+    (m,) = out["matches"]
+    assert set(m) == {"video_id", "path", "ref_start", "ref_end", "query_start", "query_end", "score"}
+    assert m["path"] == str(video) and cf.iou((m["ref_start"], m["ref_end"]), (3.0, 9.0)) >= 0.5
+    assert json.loads(run(env, "dedup", "--clip", str(other), "--json").stdout) == {"matches": []}
+    assert "no copies found" in run(env, "dedup", "--clip", str(other)).stdout
+
+    csv = run(env, "dedup", "--all", "--csv").stdout.splitlines()
+    assert csv == ["query_video_id,query_path,query_start,query_end,video_id,path,ref_start,ref_end,score"]
+    assert json.loads(run(env, "dedup", "--all", "--json").stdout) == {"matches": []}
+
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00" * 500)
+    for args in (("search", "--clip", str(bad)), ("dedup", "--clip", str(bad), "--json")):
+        p = run(env, *args, check=False)
+        assert p.returncode == 2 and str(bad) in p.stderr and "Traceback" not in p.stderr

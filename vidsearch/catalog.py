@@ -33,10 +33,14 @@ CREATE TABLE IF NOT EXISTS videos (
     segments INTEGER NOT NULL DEFAULT 0,
     info TEXT,
     added_at REAL NOT NULL,
-    indexed_at REAL
+    indexed_at REAL,
+    camera TEXT,
+    wall_start REAL
 );
 CREATE INDEX IF NOT EXISTS videos_path ON videos(path);
 """
+# Columns added after the first release: (name, SQL type), added to older catalogs on open.
+_ADDED_COLUMNS = (("camera", "TEXT"), ("wall_start", "REAL"))
 
 
 def content_id(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -65,6 +69,8 @@ class VideoRecord:
     info: dict | None = None
     added_at: float = 0.0
     indexed_at: float | None = None
+    camera: str | None = None  # the camera that recorded it (``vidsearch watch --camera``)
+    wall_start: float | None = None  # wall-clock start of the recording, seconds since the epoch (UTC)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -81,6 +87,10 @@ class Catalog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(videos)")}
+        for name, kind in _ADDED_COLUMNS:
+            if name not in have:
+                self._db.execute(f"ALTER TABLE videos ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         self._db.close()

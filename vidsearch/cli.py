@@ -10,6 +10,7 @@ from pathlib import Path
 from vidsearch.config import ConfigError, Settings
 from vidsearch.index.lock import StoreLocked
 from vidsearch.media.errors import MediaError
+from vidsearch.remote import RemoteError
 
 
 def parse_time(text: str) -> float:
@@ -24,6 +25,24 @@ def parse_time(text: str) -> float:
     for p in parts:
         seconds = seconds * 60 + p
     return seconds
+
+
+class WallTime(float):
+    """A wall-clock bound: seconds since the epoch (``--after 2024-05-01T10:00``)."""
+
+
+def parse_when(text: str) -> float:
+    """Video time (:func:`parse_time`), or an ISO-8601 date-time (``2024-05-01T10:00[:00][+02:00]``;
+    without a zone: local time) as :class:`WallTime`, for recordings whose start is known."""
+    if "-" in text.strip()[1:]:
+        import datetime as _dt
+
+        try:
+            return WallTime(_dt.datetime.fromisoformat(text.strip()).timestamp())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not seconds, HH:MM:SS or a date-time "
+                                             f"(YYYY-MM-DDTHH:MM[:SS])") from None
+    return parse_time(text)
 
 
 def parse_region(text: str) -> tuple[int, int, int, int]:
@@ -55,11 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     se = sub.add_parser("search", help="find the moments that match a query")
     q = se.add_mutually_exclusive_group(required=True)
     q.add_argument("--image", type=Path, help="a still image (JPEG, PNG, ...)")
+    q.add_argument("--clip", type=Path, help="a video clip: where does its footage appear?")
+    q.add_argument("--text", help='free text: "a dog on a skateboard", "EXIT sign", "red car" (README: Text search)')
     se.add_argument("--limit", type=int, default=10)
     se.add_argument("--video", dest="video_id", help="only this video id")
-    se.add_argument("--after", type=parse_time, help="only moments after this video time (s or HH:MM:SS)")
-    se.add_argument("--before", type=parse_time, help="only moments before this video time")
+    se.add_argument("--after", type=parse_when, help="only moments after this video time (s or HH:MM:SS); "
+                    "with --text also a date-time (YYYY-MM-DDTHH:MM) for recordings whose start is known")
+    se.add_argument("--before", type=parse_when, help="only moments before this video time (or date-time, --text)")
     se.add_argument("--region", type=parse_region, help="x,y,w,h: search only this part of the query")
+    se.add_argument("--semantic", action="store_true", help="with --image: similar content (a CLIP-family model "
+                    "when VIDSEARCH_JOINT_MODEL is set, else EfficientNet features), not copies of the picture")
     se.add_argument("--json", action="store_true")
 
     vi = sub.add_parser("videos", help="list indexed videos with their status")
@@ -68,10 +92,27 @@ def build_parser() -> argparse.ArgumentParser:
     de = sub.add_parser("delete", help="remove a video from the index")
     de.add_argument("video_id")
 
+    dd = sub.add_parser("dedup", help="find copied footage: of a clip in the index, or among all indexed videos")
+    dq = dd.add_mutually_exclusive_group(required=True)
+    dq.add_argument("--clip", type=Path, help="a video clip: where does its footage already exist?")
+    dq.add_argument("--all", action="store_true", help="every pair of spans sharing footage, across and within videos")
+    fmt = dd.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--csv", action="store_true")
+
     sv = sub.add_parser("serve", help="start the web UI and REST API")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--threads", type=int, default=8)
+
+    from vidsearch.models.train_temporal import add_arguments as _train_temporal_arguments
+
+    _train_temporal_arguments(sub.add_parser(
+        "train-temporal", help="train the temporal segment encoder on video folders (docs/temporal.md)"))
+
+    from workers.cli import add_parsers as _distributed_parsers  # worker, jobs, watch; ingest --wait
+
+    _distributed_parsers(sub, ing)
     return p
 
 
@@ -119,20 +160,88 @@ def cmd_ingest(lib, args) -> int:
     return 1 if any(r.status == "failed" for r in results) else 0
 
 
+def _search_clip(lib, args) -> list:
+    if args.region is not None:
+        raise ValueError("--region applies to --image queries only")
+    moments = lib.search_clip(args.clip, limit=max(args.limit * 10, 100))
+    moments = [m for m in moments if (args.video_id is None or m.video_id == args.video_id)
+               and (args.after is None or m.end >= args.after) and (args.before is None or m.start <= args.before)]
+    return moments[: args.limit]
+
+
 def cmd_search(lib, args) -> int:
     from vidsearch.media.image import load_image
 
-    image = load_image(args.image)
-    moments = lib.search_image(image, limit=args.limit, video_id=args.video_id, after=args.after,
-                               before=args.before, region=args.region)
+    walls = {n: v for n, v in (("wall_after", args.after), ("wall_before", args.before)) if isinstance(v, WallTime)}
+    if walls and getattr(args, "text", None) is None:
+        raise ValueError("date-time bounds work with --text; give --after/--before in video time (s or HH:MM:SS)")
+    if getattr(args, "text", None) is not None:
+        if args.region is not None:
+            raise ValueError("--region applies to --image queries only")
+        if not hasattr(lib, "search_text"):
+            raise ValueError("text search is not available through the running server; stop it or use its API")
+        moments = lib.search_text(args.text, limit=args.limit, video_id=args.video_id,
+                                  after=None if isinstance(args.after, WallTime) else args.after,
+                                  before=None if isinstance(args.before, WallTime) else args.before, **walls)
+    elif args.clip is not None:
+        moments = _search_clip(lib, args)
+    else:
+        image = load_image(args.image)
+        if getattr(args, "semantic", False):
+            if args.region is not None:
+                x, y, w, h = args.region
+                image = image[y:y + h, x:x + w]
+            moments = lib.search_image_semantic(image, limit=args.limit, video_id=args.video_id, after=args.after,
+                                                before=args.before)
+        else:
+            moments = lib.search_image(image, limit=args.limit, video_id=args.video_id, after=args.after,
+                                       before=args.before, region=args.region)
     if args.json:
         print(json.dumps({"results": [m.to_dict() for m in moments]}, indent=2))
         return 0
     if not moments:
         print("no matching moments")
     for i, m in enumerate(moments, 1):
+        where = (f"clip {fmt_time(m.extra['query_start'])}-{fmt_time(m.extra['query_end'])}"
+                 if "query_start" in m.extra else f"best {fmt_time(m.timestamp)}")
         print(f"{i:2d}. {m.score:.3f}  {Path(m.path).name}  {fmt_time(m.start)}-{fmt_time(m.end)}  "
-              f"best {fmt_time(m.timestamp)}  [{m.video_id}]")
+              f"{where}  [{m.video_id}]")
+        if m.extra.get("why"):
+            print(f"      why: {'; '.join(m.extra['why'])}")
+    return 0
+
+
+DEDUP_CSV = ["query_video_id", "query_path", "query_start", "query_end", "video_id", "path", "ref_start", "ref_end",
+             "score"]
+
+
+def cmd_dedup(lib, args) -> int:
+    if args.all:
+        progress = None
+        if not (args.json or args.csv) and sys.stderr.isatty():
+            def progress(done: int, total: int) -> None:
+                print(f"\r{done}/{total} videos", end="" if done < total else "\n", file=sys.stderr, flush=True)
+        matches = lib.dedup_all(progress=progress)
+    else:
+        matches = lib.dedup_clip(args.clip)
+    if args.json:
+        print(json.dumps({"matches": [m.to_dict() for m in matches]}, indent=2))
+        return 0
+    if args.csv:
+        import csv
+
+        w = csv.DictWriter(sys.stdout, fieldnames=DEDUP_CSV, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        for m in matches:
+            w.writerow({"query_video_id": m.query_video_id or "", "query_path": m.query_path or str(args.clip),
+                        **m.to_dict()})
+        return 0
+    if not matches:
+        print("no copies found")
+    for m in matches:
+        source = f"{Path(m.query_path).name} " if m.query_path else "clip "
+        print(f"{m.score:.3f}  {source}{fmt_time(m.query_start)}-{fmt_time(m.query_end)}  =  {Path(m.path).name} "
+              f"{fmt_time(m.ref_start)}-{fmt_time(m.ref_end)}  [{m.video_id}]")
     return 0
 
 
@@ -173,12 +282,26 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "serve":
             return cmd_serve(settings, args)
+        if args.command == "train-temporal":
+            from vidsearch.models.train_temporal import run_cli
+
+            return run_cli(settings, args)
+        from workers.cli import handles as _distributed, run as _run_distributed
+
+        if _distributed(args, settings):  # a broker is configured, or worker/jobs/watch
+            return _run_distributed(settings, args)
         from vidsearch.library import Library
 
-        with Library(settings) as lib:
+        try:
+            lib = Library(settings)
+        except StoreLocked as locked:  # a server owns the store: work through its API (vidsearch/remote.py)
+            from vidsearch.remote import connect
+
+            lib = connect(settings, locked)
+        with lib:
             return {"ingest": cmd_ingest, "search": cmd_search, "videos": cmd_videos,
-                    "delete": cmd_delete}[args.command](lib, args)
-    except (ConfigError, StoreLocked, MediaError, ValueError) as exc:
+                    "delete": cmd_delete, "dedup": cmd_dedup}[args.command](lib, args)
+    except (ConfigError, StoreLocked, MediaError, ValueError, RemoteError) as exc:
         print(f"vidsearch: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

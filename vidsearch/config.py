@@ -21,6 +21,32 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_COPY_MODEL | ``distilled`` | SSCD variant: ``distilled`` (fast) or ``full`` |
 | VIDSEARCH_SEMANTIC | ``1`` | compute the EfficientNet semantic embedding (``0`` to skip) |
 | VIDSEARCH_MOMENT_GAP | ``2.0`` | frame hits closer than this (s) in one video merge into one moment |
+| VIDSEARCH_CONCEPTS | ``1`` | text search: store each keyframe's concept vector (ConSE over EfficientNet's ImageNet classes; needs VIDSEARCH_SEMANTIC=1) |
+| VIDSEARCH_CONCEPT_TOP_K | ``20`` | classes mixed into a concept vector |
+| VIDSEARCH_OCR | ``1`` | text search: read text on screen with Tesseract (keyframes whose picture or text regions changed) |
+| VIDSEARCH_DETECTORS | (empty) | comma-separated extra detectors at ingest: ``person`` (HOG), ``face`` (Haar), ``colour``; none by default (measured: no gain on the real clips, docs/benchmarks.md) |
+| VIDSEARCH_JOINT_MODEL | (unset) | a CLIP-family model for text and semantic image search: a local folder (open_clip or transformers) or a model id on a machine that can download |
+| VIDSEARCH_JOINT_BACKEND | ``auto`` | ``auto``, ``open_clip`` or ``transformers`` |
+| VIDSEARCH_CLIP_FPS | ``4.0`` | frames sampled per second of a query clip (search --clip, dedup) |
+| VIDSEARCH_CLIP_MAX_FRAMES | ``600`` | a longer query clip is sampled more sparsely (never below VIDSEARCH_SAMPLE_FPS) |
+| VIDSEARCH_CLIP_CANDIDATES | ``20`` | candidate videos a clip query aligns against |
+| VIDSEARCH_CLIP_MIN_SIM | ``0.3`` | copy-descriptor similarity below which two frames are not aligned |
+| VIDSEARCH_DEDUP_THRESHOLD | ``0.5`` | calibrated copy score at or above which dedup reports a copy (docs/dedup.md) |
+| VIDSEARCH_API_KEY | (unset) | web server: when set, write endpoints need ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` |
+| VIDSEARCH_ALLOWED_ROOTS | (unset: none) | web server: folders (``os.pathsep``-separated) under which ``POST /api/v1/videos {"path"}`` may ingest server-side files |
+| VIDSEARCH_MAX_UPLOAD_MB | ``2048`` | web server: largest video upload (``POST /api/v1/videos``) |
+| VIDSEARCH_MAX_QUERY_MB | ``100`` | web server: largest query upload (image or clip for search and dedup) |
+| VIDSEARCH_UPLOAD_DIR | data folder ``/uploads`` | web server: where uploaded videos are stored (under generated names) |
+| VIDSEARCH_MIN_FREE_MB | ``1024`` | web server: an upload is refused (507) when it would leave less free disk than this |
+| VIDSEARCH_SEGMENT_ENCODER | ``mean`` | segment vector for clip candidates: ``mean`` (mean of the keyframes' copy descriptors, vector ``copy``) or ``temporal`` (also the two-stream CNN-LSTM encoder, vector ``temporal``; docs/temporal.md) |
+| VIDSEARCH_TEMPORAL_WEIGHTS | (unset) | weights file of the temporal encoder; unset: the ones shipped in the package |
+| VIDSEARCH_BROKER_URL | (unset) | ``redis://host:port/db``: Celery mode (``vidsearch ingest`` enqueues, ``vidsearch worker`` indexes); unset: ingestion in-process (docs/scaling.md) |
+| VIDSEARCH_REDIS_PREFIX | ``vidsearch`` | prefix of every Redis key (job state, result relay, Celery queues): one per catalog |
+| VIDSEARCH_QUEUE | ``cpu`` | the Celery queue ``vidsearch ingest`` sends jobs to (``cpu`` or ``gpu``: the workers started with ``--queues``) |
+| VIDSEARCH_CHUNK_SECONDS | ``180`` | seconds of video per worker task (a video is split into chunks embedded in parallel) |
+| VIDSEARCH_TASK_TIME_LIMIT | ``1200`` | seconds after which a worker task is killed (and retried); must be below the visibility timeout |
+| VIDSEARCH_VISIBILITY_TIMEOUT | ``3600`` | seconds after which Redis hands an unacknowledged task (its worker died) to another worker |
+| VIDSEARCH_RELAY_MAX_MB | ``512`` | embedded store: results waiting in Redis for the store's owner above which workers pause |
 """
 from __future__ import annotations
 
@@ -32,6 +58,11 @@ from typing import Mapping
 
 class ConfigError(ValueError):
     """A setting has a value that cannot be used."""
+
+
+def _roots(raw: str) -> tuple[Path, ...]:
+    """``VIDSEARCH_ALLOWED_ROOTS``: folders separated by ``os.pathsep``, resolved (symlinks too)."""
+    return tuple(Path(part).expanduser().resolve() for part in raw.split(os.pathsep) if part.strip())
 
 
 def _default_data_dir(env: Mapping[str, str]) -> Path:
@@ -57,6 +88,32 @@ class Settings:
     copy_model: str = "distilled"
     semantic: bool = True
     moment_gap: float = 2.0
+    concepts: bool = True
+    concept_top_k: int = 20
+    ocr: bool = True
+    detectors: tuple[str, ...] = ()
+    joint_model: str | None = None
+    joint_backend: str = "auto"
+    clip_fps: float = 4.0
+    clip_max_frames: int = 600
+    clip_candidates: int = 20
+    clip_min_sim: float = 0.3
+    dedup_threshold: float = 0.5
+    api_key: str | None = field(default=None, repr=False)
+    allowed_roots: tuple[Path, ...] = ()
+    max_upload_mb: float = 2048.0
+    max_query_mb: float = 100.0
+    upload_dir: Path | None = None  # None: data_dir / "uploads" (see uploads_dir)
+    min_free_mb: float = 1024.0
+    segment_encoder: str = "mean"
+    temporal_weights: str | None = None
+    broker_url: str | None = None
+    redis_prefix: str = "vidsearch"
+    queue: str = "cpu"
+    chunk_seconds: float = 180.0
+    task_time_limit: float = 1200.0
+    visibility_timeout: float = 3600.0
+    relay_max_mb: float = 512.0
     extra: dict = field(default_factory=dict, compare=False)
 
     # Derived locations inside the data folder -------------------------------------------
@@ -75,6 +132,15 @@ class Settings:
     @property
     def lock_path(self) -> Path:
         return self.data_dir / "owner.lock"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.upload_dir if self.upload_dir is not None else self.data_dir / "uploads"
+
+    @property
+    def server_info_path(self) -> Path:
+        """Where a running ``vidsearch serve`` advertises its URL (the CLI talks to it)."""
+        return self.data_dir / "server.json"
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
@@ -117,6 +183,32 @@ class Settings:
             copy_model=get("COPY_MODEL", "distilled", str).lower(),
             semantic=get("SEMANTIC", True, boolean),
             moment_gap=get("MOMENT_GAP", 2.0, float),
+            concepts=get("CONCEPTS", True, boolean),
+            concept_top_k=get("CONCEPT_TOP_K", 20, int),
+            ocr=get("OCR", True, boolean),
+            detectors=get("DETECTORS", (), lambda raw: tuple(d.strip().lower() for d in raw.split(",") if d.strip())),
+            joint_model=get("JOINT_MODEL", None, str),
+            joint_backend=get("JOINT_BACKEND", "auto", str).strip().lower(),
+            clip_fps=get("CLIP_FPS", 4.0, float),
+            clip_max_frames=get("CLIP_MAX_FRAMES", 600, int),
+            clip_candidates=get("CLIP_CANDIDATES", 20, int),
+            clip_min_sim=get("CLIP_MIN_SIM", 0.3, float),
+            dedup_threshold=get("DEDUP_THRESHOLD", 0.5, float),
+            api_key=get("API_KEY", None, str),
+            allowed_roots=get("ALLOWED_ROOTS", (), _roots),
+            max_upload_mb=get("MAX_UPLOAD_MB", 2048.0, float),
+            max_query_mb=get("MAX_QUERY_MB", 100.0, float),
+            upload_dir=get("UPLOAD_DIR", None, lambda raw: Path(raw).expanduser().resolve()),
+            min_free_mb=get("MIN_FREE_MB", 1024.0, float),
+            segment_encoder=get("SEGMENT_ENCODER", "mean", str).strip().lower(),
+            temporal_weights=get("TEMPORAL_WEIGHTS", None, str),
+            broker_url=get("BROKER_URL", None, str),
+            redis_prefix=get("REDIS_PREFIX", "vidsearch", str),
+            queue=get("QUEUE", "cpu", str).strip().lower(),
+            chunk_seconds=get("CHUNK_SECONDS", 180.0, float),
+            task_time_limit=get("TASK_TIME_LIMIT", 1200.0, float),
+            visibility_timeout=get("VISIBILITY_TIMEOUT", 3600.0, float),
+            relay_max_mb=get("RELAY_MAX_MB", 512.0, float),
         )
         s.validate()
         return s
@@ -128,6 +220,8 @@ class Settings:
             raise ConfigError(f"VIDSEARCH_DECODER must be auto or pyav, not {self.decoder!r}")
         if self.copy_model not in ("distilled", "full"):
             raise ConfigError(f"VIDSEARCH_COPY_MODEL must be distilled or full, not {self.copy_model!r}")
+        if self.segment_encoder not in ("mean", "temporal"):
+            raise ConfigError(f"VIDSEARCH_SEGMENT_ENCODER must be mean or temporal, not {self.segment_encoder!r}")
         if not (0 < self.sample_fps <= 60):
             raise ConfigError(f"VIDSEARCH_SAMPLE_FPS must be in (0, 60], not {self.sample_fps}")
         if not (32 <= self.frame_size <= 1024):
@@ -135,5 +229,36 @@ class Settings:
         for name in ("decode_chunk", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"VIDSEARCH_{name.upper()} must be at least 1")
+        if not (self.max_upload_mb > 0 and self.max_query_mb > 0):
+            raise ConfigError("VIDSEARCH_MAX_UPLOAD_MB and VIDSEARCH_MAX_QUERY_MB must be positive")
+        if self.min_free_mb < 0:
+            raise ConfigError(f"VIDSEARCH_MIN_FREE_MB must not be negative, not {self.min_free_mb}")
+        if not (0 < self.clip_fps <= 60):
+            raise ConfigError(f"VIDSEARCH_CLIP_FPS must be in (0, 60], not {self.clip_fps}")
+        if self.clip_max_frames < 2 or self.clip_candidates < 1:
+            raise ConfigError("VIDSEARCH_CLIP_MAX_FRAMES must be at least 2 and VIDSEARCH_CLIP_CANDIDATES at least 1")
+        if not (-1 <= self.clip_min_sim < 1) or not (0 <= self.dedup_threshold <= 1):
+            raise ConfigError("VIDSEARCH_CLIP_MIN_SIM must be in [-1, 1) and VIDSEARCH_DEDUP_THRESHOLD in [0, 1]")
+        if self.broker_url is not None and not self.broker_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(f"VIDSEARCH_BROKER_URL must be a Redis URL (redis://host:port/db), not {self.broker_url!r}")
+        if not self.redis_prefix or any(c.isspace() for c in self.redis_prefix):
+            raise ConfigError(f"VIDSEARCH_REDIS_PREFIX must be a non-empty word, not {self.redis_prefix!r}")
+        if not self.queue.isidentifier():
+            raise ConfigError(f"VIDSEARCH_QUEUE must be a queue name such as cpu or gpu, not {self.queue!r}")
+        if self.chunk_seconds * self.sample_fps < 1:
+            raise ConfigError(f"VIDSEARCH_CHUNK_SECONDS must hold at least one sample, not {self.chunk_seconds}")
+        if not (0 < self.task_time_limit < self.visibility_timeout):
+            raise ConfigError(f"VIDSEARCH_TASK_TIME_LIMIT ({self.task_time_limit:g}) must be positive and below "
+                              f"VIDSEARCH_VISIBILITY_TIMEOUT ({self.visibility_timeout:g}), or Redis starts a "
+                              f"task again while it still runs")
+        if self.relay_max_mb <= 0:
+            raise ConfigError(f"VIDSEARCH_RELAY_MAX_MB must be positive, not {self.relay_max_mb}")
+        unknown = [d for d in self.detectors if d not in ("person", "face", "colour")]
+        if unknown:
+            raise ConfigError(f"VIDSEARCH_DETECTORS: unknown detector(s) {', '.join(unknown)}; expected person, face, colour")
+        if self.joint_backend not in ("auto", "open_clip", "transformers"):
+            raise ConfigError(f"VIDSEARCH_JOINT_BACKEND must be auto, open_clip or transformers, not {self.joint_backend!r}")
+        if not (1 <= self.concept_top_k <= 1000):
+            raise ConfigError(f"VIDSEARCH_CONCEPT_TOP_K must be in [1, 1000], not {self.concept_top_k}")
         if self.max_segment <= 0 or self.decode_timeout <= 0:
             raise ConfigError("VIDSEARCH_MAX_SEGMENT and VIDSEARCH_DECODE_TIMEOUT must be positive")

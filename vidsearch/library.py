@@ -19,7 +19,7 @@ from vidsearch.index.store import open_store
 from vidsearch.ingest.discover import discover
 from vidsearch.ingest.runner import IngestResult, IngestRunner, Progress
 from vidsearch.models.encoders import Encoders
-from vidsearch.records import Moment
+from vidsearch.records import Match, Moment
 from vidsearch.search.image import search_image
 
 
@@ -39,6 +39,10 @@ class Library:
             raise
         self.encoders = encoders or Encoders(settings)
         self.runner = IngestRunner(settings, self.catalog, self.store, self.encoders)
+        if settings.broker_url:  # distributed ingestion: take in what the workers finished
+            from workers.owner import sync_settings
+
+            sync_settings(settings, self.catalog)
 
     def _release(self) -> None:
         if self._lock is not None:
@@ -68,6 +72,44 @@ class Library:
         return search_image(image, encoders=self.encoders, store=self.store, catalog=self.catalog,
                             settings=self.settings, **kw)
 
+    def search_text(self, text: str, *, limit: int = 10, **kw) -> list[Moment]:
+        """Moments matching a free-text query (concepts, text on screen, a joint model when
+        configured); each carries ``why``. ``kw``: video_id, after, before (video seconds),
+        wall_after, wall_before (seconds since the epoch, recordings with a known start)."""
+        from vidsearch.search.text import search_text
+
+        return search_text(text, encoders=self.encoders, store=self.store, catalog=self.catalog,
+                           settings=self.settings, limit=limit, **kw)
+
+    def search_image_semantic(self, image: np.ndarray, **kw) -> list[Moment]:
+        """Pictures of the same kind of thing (the joint model when configured, else EfficientNet)."""
+        from vidsearch.search.semantic import search_image_semantic
+
+        return search_image_semantic(image, encoders=self.encoders, store=self.store, catalog=self.catalog,
+                                     settings=self.settings, **kw)
+
+    def search_clip(self, path: str | Path, *, limit: int = 10, **kw) -> list[Moment]:
+        """Moments of indexed videos that share footage with the clip; each also carries
+        ``query_start``/``query_end``. Bad media raises MediaError."""
+        from vidsearch.search.clip import search_clip
+
+        return search_clip(path, encoders=self.encoders, store=self.store, catalog=self.catalog,
+                           settings=self.settings, limit=limit, **kw)
+
+    def dedup_clip(self, path: str | Path) -> list[Match]:
+        """Confident copies of the clip's footage in the index (calibrated threshold); [] when none."""
+        from vidsearch.search.dedup import dedup_clip
+
+        return dedup_clip(path, encoders=self.encoders, store=self.store, catalog=self.catalog,
+                          settings=self.settings)
+
+    def dedup_all(self, **kw) -> list[Match]:
+        """Every pair of spans sharing footage, across and within indexed videos, each pair once."""
+        from vidsearch.search.dedup import dedup_all
+
+        return dedup_all(encoders=self.encoders, store=self.store, catalog=self.catalog,
+                         settings=self.settings, **kw)
+
     # -- videos --------------------------------------------------------------------------
     def videos(self) -> list[VideoRecord]:
         return self.catalog.list()
@@ -82,4 +124,8 @@ class Library:
         self.store.delete_video(video_id)
         self.store.flush()
         shutil.rmtree(self.settings.thumbnails_dir / video_id, ignore_errors=True)
+        if self.settings.broker_url:  # so that the workers index it again when asked
+            from workers.owner import forget_video
+
+            forget_video(self.settings, video_id)
         return self.catalog.delete(video_id)

@@ -50,6 +50,9 @@ class Keyframe:
     until: float | None = None  # end (exclusive) of the run of samples this keyframe stands for
     copy: np.ndarray | None = None  # copy-detection descriptor (SSCD), L2-normalised
     semantic: np.ndarray | None = None  # semantic embedding (EfficientNet), L2-normalised
+    concept: np.ndarray | None = None  # concept vector (ConSE over MiniLM class names), L2-normalised
+    joint: np.ndarray | None = None  # CLIP-family image embedding, when such a model is configured
+    payload: dict[str, Any] = field(default_factory=dict)  # extra frame payload: text, concepts, colours
 
 
 @dataclass
@@ -73,6 +76,7 @@ class FrameHit:
     segment_index: int
     score: float
     until: float | None = None  # end of the run of samples the stored keyframe stands for
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)  # other payload (text, concepts)
 
 
 @dataclass
@@ -99,4 +103,36 @@ class Moment:
             "thumbnail": self.thumbnail,
         }
         out.update(self.extra)
+        return out
+
+
+@dataclass(frozen=True)
+class Match:
+    """A span of a query that is a copy of a span of an indexed video (the de-duplication answer).
+
+    Times are seconds in each video's own timeline. ``to_dict`` is the public dedup shape."""
+
+    video_id: str
+    path: str
+    query_start: float
+    query_end: float
+    ref_start: float
+    ref_end: float
+    score: float  # calibrated copy score: a copy when >= the dedup threshold (docs/dedup.md)
+    query_video_id: str | None = None  # set when the query is itself an indexed video (dedup --all)
+    query_path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "video_id": self.video_id,
+            "path": self.path,
+            "ref_start": round(float(self.ref_start), 3),
+            "ref_end": round(float(self.ref_end), 3),
+            "query_start": round(float(self.query_start), 3),
+            "query_end": round(float(self.query_end), 3),
+            "score": round(float(self.score), 4),
+        }
+        if self.query_video_id is not None:
+            out["query_video_id"] = self.query_video_id
+            out["query_path"] = self.query_path
         return out

@@ -1,34 +1,55 @@
 """The Flask application factory.
 
-``create_app(library)`` wires one opened :class:`vidsearch.library.Library` into the app. The app
-never opens or closes it (``web.server.serve`` does), and it serialises every library call with
-one lock (see :mod:`web.access`), because the library is not known to be thread-safe while the
-WSGI server runs requests on a thread pool. Nothing heavy happens here: the encoders load on the
-first search.
+``create_app(library)`` wires one opened :class:`vidsearch.library.Library` into the app and takes
+every web setting from ``library.settings`` (upload limits, API key, allowed roots, upload folder:
+see :mod:`vidsearch.config`). The app never opens or closes the library (``web.server.serve``
+does), and it serialises every library call with one lock (see :mod:`web.access`), because the
+library is not known to be thread-safe while the WSGI server runs requests on a thread pool.
+Background ingestion has its own thread (:mod:`web.jobs`), started by the first job; whoever runs
+the app calls ``jobs_of(app).stop()`` before closing the library. Nothing heavy happens here: the
+encoders load on the first search.
 """
 from __future__ import annotations
+
+from functools import partial
 
 from flask import Flask, jsonify
 
 from web import errors, pages
 from web.access import EXTENSION_KEY, SerialLibrary, library
+from web.auth import API_KEY_CONFIG, TOKEN_CONFIG
+from web.jobs import JobQueue
+from web.uploads import UploadRequest, remove_upload
 
-DEFAULT_MAX_UPLOAD_MB = 32
-
-_CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self'; style-src 'self'; "
+_CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self'; "
         "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 
 
-def create_app(library_, *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> Flask:
-    from web import api  # here, not at module level, so that importing web.app stays light
+def _bytes(mib: float) -> int:
+    return int(mib * 2**20)
 
+
+def create_app(library_, *, local_token: str | None = None) -> Flask:
+    """``local_token``: the secret that ``serve`` writes into ``server.json`` for the local CLI."""
+    from web import api  # here, not at module level, so that importing web.app stays light
+    from web.api.videos import JOBS_KEY
+
+    settings = library_.settings
     app = Flask(__name__)
+    app.request_class = UploadRequest
     app.config.update(
-        MAX_CONTENT_LENGTH=int(max_upload_mb * 2**20),  # larger uploads answer 413
+        # the largest body any endpoint takes; each endpoint lowers it for itself (413 JSON above it)
+        MAX_CONTENT_LENGTH=max(_bytes(settings.max_upload_mb), _bytes(settings.max_query_mb)),
+        VIDSEARCH_MAX_UPLOAD=_bytes(settings.max_upload_mb),
+        VIDSEARCH_MAX_QUERY=_bytes(settings.max_query_mb),
         PROPAGATE_EXCEPTIONS=False,
     )
+    app.config[API_KEY_CONFIG] = settings.api_key
+    app.config[TOKEN_CONFIG] = local_token
     app.json.sort_keys = False
-    app.extensions[EXTENSION_KEY] = SerialLibrary(library_)
+    serial = SerialLibrary(library_)
+    app.extensions[EXTENSION_KEY] = serial
+    app.extensions[JOBS_KEY] = JobQueue(serial, remove_upload=partial(remove_upload, uploads_dir=settings.uploads_dir))
 
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
@@ -45,6 +66,13 @@ def create_app(library_, *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> Fla
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if response.mimetype == "text/html":
             response.headers.setdefault("Content-Security-Policy", _CSP)
+            response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
     return app
+
+
+def jobs_of(app: Flask) -> JobQueue:
+    from web.api.videos import JOBS_KEY
+
+    return app.extensions[JOBS_KEY]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -11,6 +11,8 @@ log = logging.getLogger(__name__)
 # HTTP status -> machine-readable code for errors raised by Flask/Werkzeug themselves.
 _CODES = {
     400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
@@ -27,6 +29,7 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers: dict[str, str] = {}
 
 
 def error_body(code: str, message: str) -> dict:
@@ -42,7 +45,9 @@ def _json_error(status: int, code: str, message: str):
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
-        return _json_error(exc.status, exc.code, exc.message)
+        response = _json_error(exc.status, exc.code, exc.message)
+        response.headers.update(exc.headers)
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -52,7 +57,7 @@ def register(app: Flask) -> None:
         response = exc.get_response()  # keeps headers such as Allow (405) and Content-Range (416)
         message = exc.description or exc.name
         if status == 413:
-            limit = app.config.get("MAX_CONTENT_LENGTH")
+            limit = request.max_content_length if request else app.config.get("MAX_CONTENT_LENGTH")
             if limit:
                 message = f"upload larger than the limit of {limit / 2**20:g} MiB"
         response.data = jsonify(error_body(_CODES.get(status, exc.name.lower().replace(" ", "_")), message)).data

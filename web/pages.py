@@ -1,7 +1,7 @@
-"""Server-rendered pages: the search page and the library page (plain HTML + a little JS)."""
+"""Server-rendered pages: search, dedup and library (plain HTML + a little JS each)."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
 
 from web.access import library
 
@@ -13,8 +13,16 @@ def search_page():
     return render_template("search.html", active="search")
 
 
+@bp.get("/dedup")
+def dedup_page():
+    return render_template("dedup.html", active="dedup")
+
+
 @bp.get("/library")
 def library_page():
     with library().use() as lib:
         videos = lib.videos()
-    return render_template("library.html", active="library", videos=videos)
+    settings = library().settings
+    return render_template("library.html", active="library", videos=videos,
+                           api_key_required=bool(settings.api_key), max_upload_mb=settings.max_upload_mb,
+                           max_upload_bytes=current_app.config["VIDSEARCH_MAX_UPLOAD"])

@@ -2,30 +2,37 @@
 
 ``serve`` opens ONE :class:`~vidsearch.library.Library` for the life of the server (with the
 embedded store it holds the data folder's owner lock, so ``vidsearch ingest`` in another process
-is refused while the server runs), serves until Ctrl+C or SIGTERM, then closes the library.
+cannot open the store while the server runs), advertises itself in ``server.json`` in the data
+folder (URL, pid and a token, so that the CLI can work through it: :mod:`vidsearch.remote`),
+queues interrupted ingest jobs again, serves until Ctrl+C or SIGTERM, then stops the ingest thread,
+removes ``server.json`` and closes the library.
 """
 from __future__ import annotations
 
+import json
+import os
+import secrets
 import signal
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 
 import waitress
 
-from web.app import DEFAULT_MAX_UPLOAD_MB, create_app
+from web.app import create_app, jobs_of
 
 
-def create_server(app, *, host: str = "127.0.0.1", port: int = 8000, threads: int = 8,
-                  max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB):
+def create_server(app, *, host: str = "127.0.0.1", port: int = 8000, threads: int = 8):
     """A waitress server for ``app``, bound but not running: call ``.run()``, then ``.close()``.
 
-    Waitress spools each request body before the app sees it; bodies over the upload limit get
-    the app's JSON 413, and waitress itself refuses bodies over twice the limit (plain-text 413)
-    so that an oversized upload never fills the disk.
+    Waitress spools each request body before the app sees it; bodies over an endpoint's limit get
+    the app's JSON 413, and waitress itself refuses bodies over 1.25 times the largest limit
+    (plain-text 413) so that an oversized upload never fills the disk.
     """
+    largest = app.config["MAX_CONTENT_LENGTH"]
     return waitress.create_server(
         app, host=host, port=port, threads=threads, ident="vidsearch",
-        max_request_body_size=int(2 * max_upload_mb * 2**20) + 2**20,
+        max_request_body_size=int(1.25 * largest) + 2**20,
     )
 
 
@@ -33,6 +40,37 @@ def listen_urls(server) -> list[str]:
     """``http://host:port/`` for every socket the server listens on (port 0 resolved)."""
     pairs = getattr(server, "effective_listen", None) or [(server.effective_host, server.effective_port)]
     return [f"http://[{h}]:{p}/" if ":" in str(h) else f"http://{h}:{p}/" for h, p in pairs]
+
+
+def _local_host(host: str) -> str:
+    """Where a client on this machine reaches a server bound to ``host``."""
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "::1"
+    return host
+
+
+def write_server_info(path: Path, server, token: str) -> dict:
+    """Advertise a running server in the data folder (mode 0600: the token is a credential)."""
+    host, port = _local_host(str(server.effective_host)), int(server.effective_port)
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    info = {"url": url, "host": host, "port": port, "pid": os.getpid(), "token": token}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(info, f)
+    os.replace(tmp, path)
+    return info
+
+
+def remove_server_info(path: Path) -> None:
+    """Remove ``server.json`` when it is still this process's."""
+    try:
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 @contextmanager
@@ -52,15 +90,23 @@ def _sigterm_stops():
         signal.signal(signal.SIGTERM, previous)
 
 
-def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int = 8,
-          max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> None:
+def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int = 8) -> None:
     from vidsearch.library import Library
 
     library = Library(settings)
-    server = None
+    server = app = owner = None
+    info_path = settings.server_info_path
     try:
-        app = create_app(library, max_upload_mb=max_upload_mb)
-        server = create_server(app, host=host, port=port, threads=threads, max_upload_mb=max_upload_mb)
+        token = secrets.token_urlsafe(32)
+        app = create_app(library, local_token=token)
+        server = create_server(app, host=host, port=port, threads=threads)
+        write_server_info(info_path, server, token)
+        if settings.qdrant_url is None:  # this process owns the data folder: finish what was interrupted
+            jobs_of(app).resume()
+        if settings.broker_url:  # Celery workers: write their results (embedded store), sync the catalog
+            from workers.owner import OwnerLoop
+
+            owner = OwnerLoop(settings, library.store if settings.qdrant_url is None else None).start()
         urls = ", ".join(listen_urls(server))
         print(f"vidsearch: serving {settings.data_dir} at {urls}  (Ctrl+C to stop)", flush=True)
         with _sigterm_stops():
@@ -71,5 +117,10 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int = 8,
     finally:
         if server is not None:
             server.close()
+        if app is not None:
+            jobs_of(app).stop()
+        if owner is not None:
+            owner.stop()
+        remove_server_info(info_path)
         library.close()
         print("vidsearch: server stopped", flush=True)

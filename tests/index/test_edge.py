@@ -139,7 +139,7 @@ def test_open_store_defaults_to_edge_in_the_data_folder(tmp_path):
     try:
         assert isinstance(st, EdgeStore)
         assert st.path == settings.qdrant_path
-        assert st.dims == {"copy": 512, "semantic": 1280}
+        assert st.dims == {"copy": 512, "semantic": 1280, "temporal": 512, "concept": 384}
         assert st.datatype == "float16"
         rng = np.random.default_rng(3)
         st.upsert_frames("v", [Keyframe(0.0, 0, copy=unit(rng, 1, 512)[0], semantic=unit(rng, 1, 1280)[0])])

@@ -50,7 +50,7 @@ def make_segments(video_id, n=3):
 
 def test_is_a_vector_store(store):
     assert isinstance(store, VectorStore)
-    assert store.dims == {"copy": COPY_DIM, "semantic": SEM_DIM}
+    assert store.dims == {"copy": COPY_DIM, "semantic": SEM_DIM, "temporal": COPY_DIM, "concept": 384}
 
 
 def test_empty_store(store):

@@ -47,7 +47,7 @@ def test_reingest_skips_and_forced_reingest_adds_nothing_twice(lib, tmp_path):
 
 def test_static_footage_embeds_a_small_fraction_of_its_samples(lib, video_factory):
     # 60 s of a still scene with a little sensor noise, then a moving object for 10 s
-    still = video_factory("still.mp4", source="color=c=0x406080:size=320x240:rate=10:duration=60",
+    still = video_factory("still.mp4", source="color=c=0x406080:size=320x240:rate=10", duration=60,
                           vf="noise=alls=6:allf=t")
     (r,) = list(lib.ingest([still]))
     assert r.status == "indexed", r.error

@@ -1,13 +1,16 @@
 """A real vidsearch web server (waitress, on a free port) over a temporary library of two videos.
 
 One server per test package run: the models load once and every web test talks plain HTTP to it.
+``serving(settings)`` starts further servers (e.g. one with an API key) over their own data folder.
 """
 from __future__ import annotations
 
 import http.client
 import json
 import threading
+import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +18,8 @@ import pytest
 
 from tests.conftest import frame_at, make_video
 
-MAX_UPLOAD_MB = 1
+MAX_QUERY_MB = 1  # image uploads (search)
+MAX_UPLOAD_MB = 4  # video uploads
 
 
 @dataclass
@@ -58,6 +62,26 @@ class LiveServer:
         return self.post_form("/api/v1/search", {k: str(v) for k, v in fields.items()},
                               {"image": (name, image, "image/png")})
 
+    def post_json(self, path: str, obj, headers: dict | None = None) -> Reply:
+        return self.request("POST", path, json.dumps(obj).encode(), {"Content-Type": "application/json", **(headers or {})})
+
+    def upload(self, data: bytes, name: str = "clip.mp4", headers: dict | None = None) -> Reply:
+        body, ctype = encode_multipart({}, {"file": (name, data, "video/mp4")})
+        return self.request("POST", "/api/v1/videos", body, {"Content-Type": ctype, **(headers or {})})
+
+    def wait_job(self, job_id: str, timeout: float = 300) -> dict:
+        """Poll ``GET /api/v1/jobs/<id>`` until the job has finished; every answer must be valid."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.request("GET", f"/api/v1/jobs/{job_id}")
+            assert r.status == 200, r.body
+            job = r.json
+            assert job["status"] in ("queued", "running", "done", "failed") and 0 <= job["progress"] <= 1
+            if job["status"] in ("done", "failed"):
+                return job
+            assert time.monotonic() < deadline, f"job {job_id} still {job['status']} after {timeout} s"
+            time.sleep(0.2)
+
     def ingest(self, path: Path):
         """Ingest through the app's library lock, as a request would use the library."""
         from web.access import EXTENSION_KEY
@@ -79,12 +103,39 @@ def encode_multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes, 
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
+def web_settings(data_dir: Path, **env: str):
+    """Settings of a test server: small upload limits, no free-disk reserve, semantic vectors off."""
+    from vidsearch.config import Settings
+
+    base = {"VIDSEARCH_DATA_DIR": str(data_dir), "VIDSEARCH_SEMANTIC": "0", "VIDSEARCH_MAX_QUERY_MB": str(MAX_QUERY_MB),
+            "VIDSEARCH_MAX_UPLOAD_MB": str(MAX_UPLOAD_MB), "VIDSEARCH_MIN_FREE_MB": "0"}
+    return Settings.from_env({**base, **env})
+
+
+@contextmanager
+def serving(library, *, local_token: str | None = None, videos=None, ids=None):
+    """Serve ``library`` with waitress on a free port in a thread; stop the jobs and the server after."""
+    from web.app import create_app, jobs_of
+    from web.server import create_server
+
+    app = create_app(library, local_token=local_token)
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, name="waitress", daemon=True)
+    thread.start()
+    try:
+        host, port = server.effective_host, server.effective_port
+        yield LiveServer(f"http://{host}:{port}", host, port, app, library.settings, videos or {}, ids or {})
+    finally:
+        jobs_of(app).stop()
+        server.task_dispatcher.shutdown()
+        server.close()
+        thread.join(10)
+
+
 @pytest.fixture(scope="package")
 def live(tmp_path_factory) -> LiveServer:
-    from vidsearch.config import Settings
+    """Videos a and b indexed; path ingestion allowed under ``<tmp>/media``."""
     from vidsearch.library import Library
-    from web.app import create_app
-    from web.server import create_server
 
     tmp = tmp_path_factory.mktemp("web")
     videos = {
@@ -92,27 +143,18 @@ def live(tmp_path_factory) -> LiveServer:
         "b": make_video(tmp / "b.mp4", source="mandelbrot=size=320x240:rate=25,trim=duration=6"),
     }
     frame_at(videos["a"], 3, tmp / "a_3s.png")
-    settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp / "data"), "VIDSEARCH_SEMANTIC": "0"})
+    (tmp / "media").mkdir()
+    settings = web_settings(tmp / "data", VIDSEARCH_ALLOWED_ROOTS=str(tmp / "media"))
     library = Library(settings)
-    server = thread = None
     try:
         ids = {}
         for name, path in videos.items():
             result = list(library.ingest([path]))[0]
             assert result.status == "indexed", result.error
             ids[name] = result.video_id
-        app = create_app(library, max_upload_mb=MAX_UPLOAD_MB)
-        server = create_server(app, host="127.0.0.1", port=0, threads=4, max_upload_mb=MAX_UPLOAD_MB)
-        thread = threading.Thread(target=server.run, name="waitress", daemon=True)
-        thread.start()
-        host, port = server.effective_host, server.effective_port
-        yield LiveServer(f"http://{host}:{port}", host, port, app, settings, videos, ids)
+        with serving(library, local_token="local-test-token", videos=videos, ids=ids) as server:
+            yield server
     finally:
-        if server is not None:
-            server.task_dispatcher.shutdown()
-            server.close()
-        if thread is not None:
-            thread.join(10)
         library.close()
 
 

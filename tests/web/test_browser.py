@@ -96,3 +96,88 @@ def test_a_server_error_is_shown_to_the_user(browser, live, tmp_path):
     WebDriverWait(browser, 30).until(lambda d: error.is_displayed())
     assert "not a readable image" in error.text
     assert browser.find_element(By.ID, "submit").is_enabled()
+
+
+def test_library_upload_shows_progress_then_the_video_and_deletes_it(browser, live, tmp_path):
+    from tests.conftest import make_video
+
+    clip = make_video(tmp_path / "dropped.mp4", source="testsrc", duration=40, size="160x120", fps=10)
+    browser.get(live.url + "/library")
+    browser.find_element(By.ID, "file").send_keys(str(clip))
+    wait = WebDriverWait(browser, 300)
+    item = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#uploads .upload-item"))
+    assert "dropped.mp4" in item.text
+    states = set()
+
+    def finished(d):
+        text = d.find_element(By.CSS_SELECTOR, "#uploads .upload-item .state").text
+        states.add(text.split(" ")[0])
+        return text in ("indexed", "already indexed") or text.startswith("failed")
+
+    WebDriverWait(browser, 300, poll_frequency=0.05).until(finished)
+    assert browser.find_element(By.CSS_SELECTOR, "#uploads .upload-item .state").text == "indexed"
+    assert states & {"queued", "indexing", "uploading", "checking"}, states  # live states were shown
+    row = wait.until(lambda d: [r for r in d.find_elements(By.CSS_SELECTOR, "#videos tbody tr") if "dropped.mp4" in r.text])[0]
+    wait.until(lambda d: "indexed" in row.find_element(By.CSS_SELECTOR, ".badge").text)
+    vid = row.get_attribute("data-id")
+    assert live.request("GET", f"/api/v1/videos/{vid}").json["status"] == "indexed"
+
+    row.find_element(By.CSS_SELECTOR, "button.delete").click()
+    WebDriverWait(browser, 10).until(lambda d: d.switch_to.alert).accept()
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, f'#videos tr[data-id="{vid}"]'))
+    assert live.request("GET", f"/api/v1/videos/{vid}").status == 404
+    assert browser.find_element(By.ID, "error").get_attribute("hidden") is not None
+
+
+def test_dedup_page_shows_the_copy_side_by_side(browser, live, tmp_path):
+    import subprocess
+
+    excerpt = tmp_path / "excerpt.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", "1", "-t", "3", "-i", str(live.videos["a"]), "-vf",
+                    "scale=240:-2", "-c:v", "libx264", "-preset", "veryfast", "-crf", "28", str(excerpt)], check=True)
+    browser.get(live.url + "/dedup")
+    browser.find_element(By.ID, "clip").send_keys(str(excerpt))
+    browser.find_element(By.ID, "submit").click()
+    wait = WebDriverWait(browser, 300)
+    first = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#matches .match"))
+    assert "a.mp4" in first.text and "clip 0:0" in first.text and "score" in first.text
+    imgs = first.find_elements(By.CSS_SELECTOR, "img")
+    assert imgs[1].get_attribute("src").endswith("/thumbnail")
+    wait.until(lambda d: (imgs[0].get_attribute("src") or "").startswith("data:image/jpeg"))  # the clip's own frame
+    first.click()
+    player = browser.find_element(By.ID, "player")
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script(
+        "const v = arguments[0]; return v.readyState >= 2 && !v.seeking && v.currentTime > 0;", player))
+
+
+def test_search_page_takes_a_clip(browser, live, tmp_path):
+    import subprocess
+
+    excerpt = tmp_path / "excerpt2.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", "2", "-t", "3", "-i", str(live.videos["a"]), "-vf",
+                    "scale=200:-2", "-c:v", "libx264", "-preset", "veryfast", str(excerpt)], check=True)
+    _upload(browser, live, excerpt)
+    first = WebDriverWait(browser, 300).until(lambda d: d.find_element(By.CSS_SELECTOR, "#results .result"))
+    assert "a.mp4" in first.text and "clip " in first.text
+    assert browser.find_element(By.ID, "clip-preview").is_displayed()
+
+
+@pytest.mark.parametrize("page", ["/library", "/dedup"])
+def test_pages_fit_a_phone_and_work_from_the_keyboard(browser, live, page):
+    browser.set_window_size(390, 844)
+    try:
+        browser.get(live.url + page)
+        over = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth;")
+        assert over <= 1, f"{page} is {over} px wider than a phone screen"
+        # Tab goes through the skip link and the navigation to the file picker
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.keys import Keys
+
+        seen = []
+        for _ in range(8):
+            ActionChains(browser).send_keys(Keys.TAB).perform()
+            el = browser.switch_to.active_element
+            seen.append(el.get_attribute("id") or el.tag_name)
+        assert ("file" if page == "/library" else "clip") in seen, seen
+    finally:
+        browser.set_window_size(1280, 1000)

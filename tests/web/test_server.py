@@ -1,18 +1,54 @@
-"""`vidsearch serve`: a real process that owns the library until it is stopped."""
+"""`vidsearch serve`: a real process that owns the library until it is stopped, and the CLI that
+works through it meanwhile (as the docker CLI talks to its daemon)."""
 from __future__ import annotations
 
 import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import frame_at, make_scenes
+
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _env(data: Path) -> dict:
+    return {**os.environ, "VIDSEARCH_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1", "VIDSEARCH_SEMANTIC": "0",
+            "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+@contextmanager
+def running_server(data: Path):
+    proc = subprocess.Popen([sys.executable, "-m", "vidsearch.cli", "serve", "--port", "0", "--threads", "2"],
+                            cwd=REPO, env=_env(data), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert match, f"no URL printed: {line!r} {proc.stderr.read() if proc.poll() is not None else ''}"
+        yield proc, match.group(0)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()
+        assert "stopped" in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def cli(data: Path, *args, check=True):
+    p = subprocess.run([sys.executable, "-m", "vidsearch.cli", *args], cwd=REPO, env=_env(data),
+                       capture_output=True, text=True, timeout=600)
+    if check and p.returncode != 0:
+        raise AssertionError(f"vidsearch {' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
 
 
 def test_serve_owns_the_library_until_stopped(tmp_path):
@@ -21,24 +57,75 @@ def test_serve_owns_the_library_until_stopped(tmp_path):
     from vidsearch.library import Library
 
     data = tmp_path / "data"
-    env = {**os.environ, "VIDSEARCH_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen([sys.executable, "-m", "vidsearch.cli", "serve", "--port", "0", "--threads", "2"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        assert match, f"no URL printed: {line!r} {proc.stderr.read() if proc.poll() is not None else ''}"
-        with urllib.request.urlopen(match.group(0) + "healthz", timeout=30) as r:
+    settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(data)})
+    with running_server(data) as (proc, url):
+        with urllib.request.urlopen(url + "healthz", timeout=30) as r:
             assert json.load(r) == {"status": "ok", "videos": 0}
-        settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(data)})
         with pytest.raises(StoreLocked):
             Library(settings)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0, proc.stderr.read()
-        assert "stopped" in proc.stdout.read()
-        Library(settings).close()  # the lock was released
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        info = json.loads(settings.server_info_path.read_text())
+        assert info["url"] + "/" == url and info["pid"] == proc.pid and len(info["token"]) >= 32
+        assert stat.S_IMODE(settings.server_info_path.stat().st_mode) == 0o600  # the token is a credential
+    assert not settings.server_info_path.exists()  # removed on exit
+    Library(settings).close()  # the lock was released
+
+
+def test_the_cli_works_through_a_running_server(tmp_path):
+    data = tmp_path / "data"
+    folder = tmp_path / "footage"
+    folder.mkdir()
+    make_scenes(folder / "cam1.mp4", ["testsrc2", "smptebars"], seconds=3)
+    (folder / "broken.mp4").write_bytes(b"\x00" * 100)
+    still = frame_at(folder / "cam1.mp4", 4.5, tmp_path / "still.png")
+
+    with running_server(data):
+        p = cli(data, "ingest", str(folder), check=False)
+        assert p.returncode == 1, p.stderr  # one file failed, as without a server ...
+        assert p.stdout.count("indexed ") == 1 and str(folder / "cam1.mp4") in p.stdout
+        assert f"FAILED   {folder / 'broken.mp4'}:" in p.stderr and "Traceback" not in p.stderr
+        assert "skipped" in cli(data, "ingest", str(folder / "cam1.mp4")).stdout
+        missing = cli(data, "ingest", str(tmp_path / "nope.mp4"), check=False)
+        assert missing.returncode == 1 and "No such file" in missing.stderr
+
+        remote = json.loads(cli(data, "search", "--image", str(still), "--json", "--limit", "3").stdout)
+        best = remote["results"][0]
+        assert best["path"] == str(folder / "cam1.mp4") and best["start"] <= 4.5 <= best["end"]
+        assert set(best) == {"video_id", "path", "start", "end", "timestamp", "score", "thumbnail"}
+        assert "cam1.mp4" in cli(data, "search", "--image", str(still)).stdout.splitlines()[0]
+        bad = cli(data, "search", "--image", str(still), "--region", "5000,5000,5,5", check=False)
+        assert bad.returncode == 2 and "region" in bad.stderr
+
+        excerpt = tmp_path / "excerpt.mp4"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", "3", "-t", "3", "-i", str(folder / "cam1.mp4"),
+                        "-vf", "scale=240:-2", "-c:v", "libx264", "-preset", "veryfast", str(excerpt)], check=True)
+        clip_hits = json.loads(cli(data, "search", "--clip", str(excerpt), "--json").stdout)["results"]
+        assert clip_hits and clip_hits[0]["path"] == str(folder / "cam1.mp4") and "query_start" in clip_hits[0]
+        copies = json.loads(cli(data, "dedup", "--clip", str(excerpt), "--json").stdout)["matches"]
+        assert copies and copies[0]["path"] == str(folder / "cam1.mp4") and "ref_thumbnail_url" not in copies[0]
+        all_ = cli(data, "dedup", "--all", check=False)
+        assert all_.returncode == 2 and "stop the server" in all_.stderr
+
+        videos = json.loads(cli(data, "videos", "--json").stdout)["videos"]
+        assert sorted(v["status"] for v in videos) == ["failed", "indexed"]
+        assert "stream_url" not in videos[0]  # the CLI's own shape
+        failed = next(v for v in videos if v["status"] == "failed")
+        assert cli(data, "delete", failed["id"]).stdout.strip() == f"deleted {failed['id']}"
+        gone = cli(data, "delete", failed["id"], check=False)
+        assert gone.returncode == 1 and "no video with id" in gone.stderr
+
+    # the same query without a server gives the same answer
+    local = json.loads(cli(data, "search", "--image", str(still), "--json", "--limit", "3").stdout)
+    assert local == remote
+    assert [v["status"] for v in json.loads(cli(data, "videos", "--json").stdout)["videos"]] == ["indexed"]
+
+
+def test_a_stale_server_file_is_ignored(tmp_path):
+    from vidsearch.config import Settings
+
+    data = tmp_path / "data"
+    data.mkdir()
+    settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(data)})
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    settings.server_info_path.write_text(json.dumps({"url": "http://127.0.0.1:9", "pid": int(dead.stdout), "token": "x"}))
+    p = cli(data, "videos")  # no server, no lock holder: the CLI opens the library itself
+    assert "no videos indexed yet" in p.stdout

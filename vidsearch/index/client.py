@@ -23,6 +23,10 @@ from .store import (
     FRAMES,
     SEGMENTS,
     SEMANTIC_DIM,
+    TEMPORAL,
+    CONCEPT_DIM,
+    OPTIONAL_VECTORS,
+    TEXT_FIELD,
     VectorStore,
     clamp_score,
     frame_hit_from_payload,
@@ -40,14 +44,22 @@ class ClientStore(VectorStore):
         *,
         copy_dim: int = COPY_DIM,
         semantic_dim: int = SEMANTIC_DIM,
+        temporal_dim: int | None = None,
+        concept_dim: int = CONCEPT_DIM,
+        joint_dim: int | None = None,
         location: str | None = None,
     ):
-        super().__init__(copy_dim, semantic_dim)
+        super().__init__(copy_dim, semantic_dim, temporal_dim, concept_dim=concept_dim, joint_dim=joint_dim)
         self.client = client
         self.location = location
         self._closed = False
         self._local = type(getattr(client, "_client", None)).__name__ == "QdrantLocal"
-        self._ensure(FRAMES, {"video_id": models.PayloadSchemaType.KEYWORD, "t": models.PayloadSchemaType.FLOAT})
+        self._ensure(FRAMES, {"video_id": models.PayloadSchemaType.KEYWORD, "t": models.PayloadSchemaType.FLOAT,
+                              "camera": models.PayloadSchemaType.KEYWORD,
+                              "wall_time": models.PayloadSchemaType.FLOAT,
+                              TEXT_FIELD: models.TextIndexParams(type=models.TextIndexType.TEXT,
+                                                                 tokenizer=models.TokenizerType.WORD, lowercase=True,
+                                                                 min_token_len=2, max_token_len=40)})
         self._ensure(SEGMENTS, {"video_id": models.PayloadSchemaType.KEYWORD})
 
     # Constructors ----------------------------------------------------------------------------
@@ -98,6 +110,11 @@ class ClientStore(VectorStore):
                 f"Qdrant collection {name!r} at {self.location} has no named vectors; "
                 f"it was not made by vidsearch (expected {sorted(self.dims)})"
             )
+        if TEMPORAL not in params:  # made before segments had a temporal vector
+            self.dims.pop(TEMPORAL, None)
+        for vname in OPTIONAL_VECTORS:  # made before text search, or without a joint model
+            if vname not in params:
+                self.dims.pop(vname, None)
         for vname, dim in self.dims.items():
             p = params.get(vname)
             if p is None:
@@ -123,8 +140,8 @@ class ClientStore(VectorStore):
             ]
             client.upsert(name, points=batch, wait=True)
 
-    def upsert_frames(self, video_id: str, keyframes: list[Keyframe]) -> None:
-        self._upsert(FRAMES, self._frame_points(video_id, keyframes))
+    def upsert_frames(self, video_id: str, keyframes: list[Keyframe], *, camera=None, wall_start=None) -> None:
+        self._upsert(FRAMES, self._frame_points(video_id, keyframes, camera, wall_start))
 
     def upsert_segments(self, video_id: str, segments: list[Segment], vectors: dict[str, np.ndarray]) -> None:
         self._upsert(SEGMENTS, self._segment_points(video_id, segments, vectors))
@@ -144,9 +161,22 @@ class ClientStore(VectorStore):
         )
         return response.points
 
-    def search_frames(self, vector_name, vector, limit, video_id=None, start=None, end=None) -> list[FrameHit]:
-        points = self._nearest(FRAMES, vector_name, vector, limit, _filter(video_id, start, end))
+    def search_frames(self, vector_name, vector, limit, video_id=None, start=None, end=None, *,
+                      camera=None, wall_after=None, wall_before=None) -> list[FrameHit]:
+        flt = _filter(video_id, start, end, camera=camera, wall_after=wall_after, wall_before=wall_before)
+        points = self._nearest(FRAMES, vector_name, vector, limit, flt)
         return [frame_hit_from_payload(p.payload, p.score) for p in points]
+
+    def search_text(self, words, limit, video_id=None, start=None, end=None, *, wall_after=None,
+                    wall_before=None) -> list[FrameHit]:
+        words = [w for w in words if w]
+        if not words or limit <= 0:
+            return []
+        flt = _filter(video_id, start, end, wall_after=wall_after, wall_before=wall_before)
+        cond = models.FieldCondition(key=TEXT_FIELD, match=models.MatchTextAny(text_any=" ".join(words)))
+        flt = models.Filter(must=[cond, *((flt.must or []) if flt is not None else [])])
+        records, _ = self._live().scroll(FRAMES, scroll_filter=flt, limit=int(limit), with_payload=True)
+        return [frame_hit_from_payload(r.payload, 0.0) for r in records]
 
     def search_segments(self, vector_name, vector, limit, video_id=None) -> list[tuple[Segment, float]]:
         points = self._nearest(SEGMENTS, vector_name, vector, limit, _filter(video_id))
@@ -196,7 +226,8 @@ class ClientStore(VectorStore):
         return f"ClientStore({self.location!r}, closed={self._closed})"
 
 
-def _filter(video_id: str | None = None, start: float | None = None, end: float | None = None):
+def _filter(video_id: str | None = None, start: float | None = None, end: float | None = None, *,
+            camera: str | None = None, wall_after: float | None = None, wall_before: float | None = None):
     must: list = []
     if video_id is not None:
         must.append(models.FieldCondition(key="video_id", match=models.MatchValue(value=str(video_id))))
@@ -206,4 +237,10 @@ def _filter(video_id: str | None = None, start: float | None = None, end: float 
             lte=None if end is None else float(end),
         )
         must.append(models.FieldCondition(key="t", range=rng))
+    if camera is not None:
+        must.append(models.FieldCondition(key="camera", match=models.MatchValue(value=str(camera))))
+    if wall_after is not None or wall_before is not None:
+        rng = models.Range(gte=None if wall_after is None else float(wall_after),
+                           lte=None if wall_before is None else float(wall_before))
+        must.append(models.FieldCondition(key="wall_time", range=rng))
     return models.Filter(must=must) if must else None

@@ -40,6 +40,10 @@ from .store import (
     FRAMES,
     SEGMENTS,
     SEMANTIC_DIM,
+    TEMPORAL,
+    CONCEPT_DIM,
+    OPTIONAL_VECTORS,
+    TEXT_FIELD,
     VectorStore,
     clamp_score,
     frame_hit_from_payload,
@@ -75,11 +79,14 @@ class EdgeStore(VectorStore):
         *,
         copy_dim: int = COPY_DIM,
         semantic_dim: int = SEMANTIC_DIM,
+        temporal_dim: int | None = None,
+        concept_dim: int = CONCEPT_DIM,
+        joint_dim: int | None = None,
         datatype: str = "float16",
         lock_path: str | Path | None = None,
         flush_interval: float | None = 2.0,
     ):
-        super().__init__(copy_dim, semantic_dim)
+        super().__init__(copy_dim, semantic_dim, temporal_dim, concept_dim=concept_dim, joint_dim=joint_dim)
         if datatype not in _DATATYPES:
             raise ValueError(f"datatype must be one of {sorted(_DATATYPES)}, not {datatype!r}")
         self.path = Path(path)
@@ -121,7 +128,10 @@ class EdgeStore(VectorStore):
         try:
             have = shard.info().payload_schema
             if name == FRAMES:
-                wanted = {"video_id": qe.PayloadSchemaType.Keyword, "t": qe.PayloadSchemaType.Float}
+                wanted = {"video_id": qe.PayloadSchemaType.Keyword, "t": qe.PayloadSchemaType.Float,
+                          "camera": qe.PayloadSchemaType.Keyword, "wall_time": qe.PayloadSchemaType.Float,
+                          TEXT_FIELD: qe.TextIndexParams(tokenizer=qe.TokenizerType.Word, lowercase=True,
+                                                         min_token_len=2, max_token_len=40)}
             else:
                 wanted = {"video_id": qe.PayloadSchemaType.Keyword}
             for field, schema in wanted.items():
@@ -140,6 +150,11 @@ class EdgeStore(VectorStore):
             stored = json.loads((folder / "edge_config.json").read_text())["vectors"]
         except (OSError, ValueError, KeyError, TypeError):
             return  # let the engine judge
+        if TEMPORAL not in stored:  # made before segments had a temporal vector
+            self.dims.pop(TEMPORAL, None)
+        for name in OPTIONAL_VECTORS:  # made before text search, or without a joint model
+            if name not in stored:
+                self.dims.pop(name, None)
         for name, dim in self.dims.items():
             params = stored.get(name) or {}
             size = params.get("size")
@@ -167,8 +182,8 @@ class EdgeStore(VectorStore):
             if points:
                 self._maybe_flush()
 
-    def upsert_frames(self, video_id: str, keyframes: list[Keyframe]) -> None:
-        self._upsert(FRAMES, self._frame_points(video_id, keyframes))
+    def upsert_frames(self, video_id: str, keyframes: list[Keyframe], *, camera=None, wall_start=None) -> None:
+        self._upsert(FRAMES, self._frame_points(video_id, keyframes, camera, wall_start))
 
     def upsert_segments(self, video_id: str, segments: list[Segment], vectors: dict[str, np.ndarray]) -> None:
         self._upsert(SEGMENTS, self._segment_points(video_id, segments, vectors))
@@ -192,9 +207,22 @@ class EdgeStore(VectorStore):
         )
         return self._shard(name).query(request)
 
-    def search_frames(self, vector_name, vector, limit, video_id=None, start=None, end=None) -> list[FrameHit]:
-        points = self._nearest(FRAMES, vector_name, vector, limit, _filter(video_id, start, end))
+    def search_frames(self, vector_name, vector, limit, video_id=None, start=None, end=None, *,
+                      camera=None, wall_after=None, wall_before=None) -> list[FrameHit]:
+        flt = _filter(video_id, start, end, camera=camera, wall_after=wall_after, wall_before=wall_before)
+        points = self._nearest(FRAMES, vector_name, vector, limit, flt)
         return [frame_hit_from_payload(p.payload, p.score) for p in points]
+
+    def search_text(self, words, limit, video_id=None, start=None, end=None, *, wall_after=None,
+                    wall_before=None) -> list[FrameHit]:
+        words = [w for w in words if w]
+        if not words or limit <= 0:
+            return []
+        flt = _filter(video_id, start, end, wall_after=wall_after, wall_before=wall_before)
+        cond = qe.FieldCondition(key=TEXT_FIELD, match=qe.MatchTextAny(" ".join(words)))
+        flt = qe.Filter(must=[cond, *(flt.must if flt is not None else [])])
+        records, _ = self._shard(FRAMES).scroll(qe.ScrollRequest(limit=int(limit), filter=flt, with_payload=True))
+        return [frame_hit_from_payload(r.payload, 0.0) for r in records]
 
     def search_segments(self, vector_name, vector, limit, video_id=None) -> list[tuple[Segment, float]]:
         points = self._nearest(SEGMENTS, vector_name, vector, limit, _filter(video_id))
@@ -269,7 +297,8 @@ class EdgeStore(VectorStore):
         return f"EdgeStore({str(self.path)!r}, datatype={self.datatype!r}, closed={self.closed})"
 
 
-def _filter(video_id: str | None = None, start: float | None = None, end: float | None = None):
+def _filter(video_id: str | None = None, start: float | None = None, end: float | None = None, *,
+            camera: str | None = None, wall_after: float | None = None, wall_before: float | None = None):
     must: list = []
     if video_id is not None:
         must.append(qe.FieldCondition(key="video_id", match=qe.MatchValue(str(video_id))))
@@ -279,4 +308,10 @@ def _filter(video_id: str | None = None, start: float | None = None, end: float 
             lte=None if end is None else float(end),
         )
         must.append(qe.FieldCondition(key="t", range=rng))
+    if camera is not None:
+        must.append(qe.FieldCondition(key="camera", match=qe.MatchValue(str(camera))))
+    if wall_after is not None or wall_before is not None:
+        rng = qe.RangeFloat(gte=None if wall_after is None else float(wall_after),
+                            lte=None if wall_before is None else float(wall_before))
+        must.append(qe.FieldCondition(key="wall_time", range=rng))
     return qe.Filter(must=must) if must else None

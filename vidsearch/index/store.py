@@ -6,11 +6,20 @@ Two collections (Qdrant Edge: two shards) hold the index:
     one point per embedded keyframe, id :func:`~vidsearch.index.ids.frame_point_id`;
     named vectors ``"copy"`` (SSCD, 512-d) and, when computed, ``"semantic"`` (EfficientNet,
     1280-d); payload ``{video_id, t, segment, until}`` (``until``: end of the run of samples the
-    keyframe stands for, or null) with payload indexes on ``video_id`` (keyword) and
-    ``t`` (float).
+    keyframe stands for, or null), plus ``camera`` and ``wall_time`` (``wall_start + t``, seconds
+    since the epoch) for recordings with a camera label or a wall-clock start (``vidsearch
+    watch``), with payload indexes on ``video_id`` and ``camera`` (keyword), ``t`` and
+    ``wall_time`` (float). Text search adds the named vector ``"concept"`` (384-d, ConSE;
+    ``"joint"`` with a CLIP-family model) and the payload ``text`` (words read on screen, full-text
+    index) and ``concepts`` (the top ``[class index, weight]`` pairs of the concept mix); a store
+    made before them opens without them and text search says to re-index.
 ``segments``
     one point per segment, id :func:`~vidsearch.index.ids.segment_point_id`; the same named vectors
-    (whichever the caller passes); payload ``{video_id, segment, start, end, keyframes, thumbnail}``.
+    (whichever the caller passes: the mean of the keyframes' vectors) and, when the temporal
+    segment encoder is on, ``"temporal"`` (:mod:`vidsearch.models.temporal`, in the copy
+    descriptor's space, so as many values as ``"copy"``); payload
+    ``{video_id, segment, start, end, keyframes, thumbnail}``. A store created before
+    ``"temporal"`` existed opens without it and refuses temporal vectors with a clear error.
 
 Vectors are float32 and L2-normalised by the caller; distance is cosine, so scores are cosine
 similarities. Ids are deterministic, so upserting the same keyframes again replaces points instead
@@ -39,20 +48,32 @@ FRAMES = "frames"
 SEGMENTS = "segments"
 COPY = "copy"
 SEMANTIC = "semantic"
-VECTOR_NAMES = (COPY, SEMANTIC)
+TEMPORAL = "temporal"
+CONCEPT = "concept"  # text search: ConSE concept vector (vidsearch.models.concepts), frames and segments
+JOINT = "joint"  # text search: a CLIP-family image embedding, only when such a model is configured
+VECTOR_NAMES = (COPY, SEMANTIC, TEMPORAL, CONCEPT, JOINT)
+OPTIONAL_VECTORS = (CONCEPT, JOINT)  # a store made without them opens without them
 COPY_DIM = 512
 SEMANTIC_DIM = 1280
+CONCEPT_DIM = 384
+TEXT_FIELD = "text"  # frame payload: words read on screen (full-text index)
 
 
 class VectorStore(ABC):
     """Frames and segments of every indexed video, searchable by vector."""
 
-    def __init__(self, copy_dim: int = COPY_DIM, semantic_dim: int = SEMANTIC_DIM):
-        self.dims: dict[str, int] = {COPY: int(copy_dim), SEMANTIC: int(semantic_dim)}
+    def __init__(self, copy_dim: int = COPY_DIM, semantic_dim: int = SEMANTIC_DIM, temporal_dim: int | None = None,
+                 *, concept_dim: int = CONCEPT_DIM, joint_dim: int | None = None):
+        temporal_dim = copy_dim if temporal_dim is None else temporal_dim  # it lives in the copy space
+        self.dims: dict[str, int] = {COPY: int(copy_dim), SEMANTIC: int(semantic_dim), TEMPORAL: int(temporal_dim),
+                                     CONCEPT: int(concept_dim)}
+        if joint_dim:
+            self.dims[JOINT] = int(joint_dim)
 
     # Writing ---------------------------------------------------------------------------------
     @abstractmethod
-    def upsert_frames(self, video_id: str, keyframes: list[Keyframe]) -> None:
+    def upsert_frames(self, video_id: str, keyframes: list[Keyframe], *, camera: str | None = None,
+                      wall_start: float | None = None) -> None:
         """Store one point per keyframe (vectors ``copy`` and, when present, ``semantic``)."""
 
     @abstractmethod
@@ -73,14 +94,27 @@ class VectorStore(ABC):
         video_id: str | None = None,
         start: float | None = None,
         end: float | None = None,
+        *,
+        camera: str | None = None,
+        wall_after: float | None = None,
+        wall_before: float | None = None,
     ) -> list[FrameHit]:
-        """Nearest frames, best first; optionally only of one video and with ``start <= t <= end``."""
+        """Nearest frames, best first; optionally only of one video and with ``start <= t <= end``,
+        only of one camera, and only with ``wall_after <= wall_time <= wall_before`` (seconds since
+        the epoch; frames of videos without a wall-clock start never match a wall-time bound)."""
 
     @abstractmethod
     def search_segments(
         self, vector_name: str, vector: np.ndarray, limit: int, video_id: str | None = None
     ) -> list[tuple[Segment, float]]:
         """Nearest segments with their scores, best first."""
+
+    def search_text(self, words: list[str], limit: int, video_id: str | None = None, start: float | None = None,
+                    end: float | None = None, *, wall_after: float | None = None,
+                    wall_before: float | None = None) -> list[FrameHit]:
+        """Frames whose on-screen text (payload ``text``, full-text index) has any of ``words``,
+        in no particular order, ``score`` 0; the same filters as :meth:`search_frames`."""
+        raise NotImplementedError(f"{type(self).__name__} cannot search on-screen text")
 
     @abstractmethod
     def frames_of(self, video_id: str) -> list[tuple[float, int, np.ndarray]]:
@@ -111,6 +145,17 @@ class VectorStore(ABC):
 
     # Helpers shared by the backends ----------------------------------------------------------
     def _check_name(self, vector_name: str) -> str:
+        if vector_name == TEMPORAL and TEMPORAL not in self.dims:
+            raise ValueError(
+                "this index was created before segments had a 'temporal' vector: re-index into a new "
+                "VIDSEARCH_DATA_DIR (or collections) to use VIDSEARCH_SEGMENT_ENCODER=temporal, or set it to mean"
+            )
+        if vector_name == CONCEPT and CONCEPT not in self.dims:
+            raise ValueError("this index was created before text search (its frames have no 'concept' vector): "
+                             "re-index into a new VIDSEARCH_DATA_DIR (or collections) to search it by text")
+        if vector_name == JOINT and JOINT not in self.dims:
+            raise ValueError("this index has no 'joint' vector: it was created without VIDSEARCH_JOINT_MODEL "
+                             "(or with another one); re-index into a new VIDSEARCH_DATA_DIR to use it")
         if vector_name not in self.dims:
             raise ValueError(f"unknown vector name {vector_name!r}; expected one of {sorted(self.dims)}")
         return vector_name
@@ -130,7 +175,8 @@ class VectorStore(ABC):
             raise ValueError(f"{what}: {vector_name} vector is not finite")
         return v.tolist()
 
-    def _frame_points(self, video_id: str, keyframes: Iterable[Keyframe]) -> list[tuple[str, dict, dict]]:
+    def _frame_points(self, video_id: str, keyframes: Iterable[Keyframe], camera: str | None = None,
+                      wall_start: float | None = None) -> list[tuple[str, dict, dict]]:
         """``(id, {name: list}, payload)`` per keyframe; the last of two with the same id wins."""
         out: dict[str, tuple[str, dict, dict]] = {}
         for kf in keyframes:
@@ -140,6 +186,10 @@ class VectorStore(ABC):
                 vecs[COPY] = self._vector(COPY, kf.copy, what)
             if kf.semantic is not None:
                 vecs[SEMANTIC] = self._vector(SEMANTIC, kf.semantic, what)
+            for name in OPTIONAL_VECTORS:  # skipped on a store made without them
+                value = getattr(kf, name, None)
+                if value is not None and name in self.dims:
+                    vecs[name] = self._vector(name, value, what)
             if not vecs:
                 raise ValueError(f"{what} has no vector")
             pid = frame_point_id(video_id, kf.timestamp)
@@ -149,6 +199,12 @@ class VectorStore(ABC):
                 "segment": int(kf.segment_index),
                 "until": None if kf.until is None else float(kf.until),
             }
+            if camera is not None:
+                payload["camera"] = str(camera)
+            if wall_start is not None:
+                payload["wall_time"] = float(wall_start) + float(kf.timestamp)
+            for key, value in (getattr(kf, "payload", None) or {}).items():
+                payload.setdefault(key, value)
             out[pid] = (pid, vecs, payload)
         return list(out.values())
 
@@ -157,6 +213,8 @@ class VectorStore(ABC):
     ) -> list[tuple[str, dict, dict]]:
         rows: dict[str, np.ndarray] = {}
         for name, arr in (vectors or {}).items():
+            if name in OPTIONAL_VECTORS and name not in self.dims:
+                continue  # a store made before text search: the segment is stored without it
             self._check_name(name)
             a = np.asarray(arr, dtype=np.float32)
             if a.ndim == 1 and len(segments) == 1:
@@ -205,6 +263,9 @@ def clamp_score(score: float) -> float:
     return min(1.0, max(-1.0, float(score)))
 
 
+_HIT_FIELDS = ("video_id", "t", "segment", "until")
+
+
 def frame_hit_from_payload(p: Mapping[str, Any], score: float) -> FrameHit:
     until = p.get("until")
     return FrameHit(
@@ -213,6 +274,7 @@ def frame_hit_from_payload(p: Mapping[str, Any], score: float) -> FrameHit:
         segment_index=int(p["segment"]),
         score=clamp_score(score),
         until=None if until is None else float(until),
+        extra={k: v for k, v in p.items() if k not in _HIT_FIELDS},
     )
 
 
@@ -229,6 +291,10 @@ def open_store(settings: "Settings", **kwargs) -> VectorStore:
 
     ``kwargs`` (``copy_dim``, ``semantic_dim``, ...) go to the backend's constructor.
     """
+    if getattr(settings, "joint_model", None) and "joint_dim" not in kwargs:
+        from vidsearch.models.joint import joint_model
+
+        kwargs["joint_dim"] = joint_model(settings).dim  # the configured CLIP-family model's width
     url = settings.qdrant_url
     if url is None or url == "":
         from .edge import EdgeStore

@@ -18,6 +18,7 @@ import numpy as np
 
 from vidsearch.config import Settings
 from vidsearch.ingest.thumbnail import save_thumbnail
+from vidsearch.models.temporal import SegmentSteps
 from vidsearch.records import Frame, Keyframe, Segment
 from vidsearch.segment.shots import Segmenter
 
@@ -52,6 +53,19 @@ class SpanIndexer:
         self._sums: dict[int, dict[str, np.ndarray]] = {}  # per open segment: sum of keyframe vectors
         self._last: Keyframe | None = None
         self._end = 0.0
+        # the temporal segment encoder's per-step inputs of the open segments (None: mean only)
+        self._steps = None
+        if settings.segment_encoder == "temporal":
+            if getattr(encoders, "temporal", None) is None:
+                raise ValueError("VIDSEARCH_SEGMENT_ENCODER=temporal, but the encoders were built without it")
+            self._steps = SegmentSteps(encoders.temporal)
+        # text on screen (OCR) for text search: per video, only keyframes whose picture or text changed
+        self._ocr = getattr(encoders, "ocr", None)
+        self._ocr_gate = None
+        if self._ocr is not None:
+            from vidsearch.models.ocr import OcrGate
+
+            self._ocr_gate = OcrGate()
 
     def _close_last(self, seg: Segment) -> None:
         if self._last is not None and self._last.segment_index == seg.index and self._last.until is None:
@@ -77,18 +91,42 @@ class SpanIndexer:
                 self._last = Keyframe(timestamp=frame.timestamp, segment_index=d.segment_index)
                 new.append(self._last)
                 images.append(frame.image)
+            if self._steps is not None:
+                self._steps.push(d.segment_index, self._last, frame.image, opened=d.opened is not None)
         t1 = time.perf_counter()
         self.times["segment"] += t1 - t0
         if images:
-            vectors = self.encoders.embed(images)
+            steps: dict[str, float] = {}
+            analyse = getattr(self.encoders, "analyse", None)
+            if analyse is not None:
+                vectors, payloads = analyse(images, steps)
+            else:
+                vectors, payloads = self.encoders.embed(images), [{} for _ in images]
+            if self._ocr is not None:
+                t2 = time.perf_counter()
+                chosen = self._ocr_gate.select(images, [k.timestamp for k in new])
+                texts = self._ocr.read([images[i] for i, _ in chosen], [boxes for _, boxes in chosen])
+                for (i, _), text in zip(chosen, texts):
+                    if text:
+                        payloads[i]["text"] = text
+                steps["ocr"] = time.perf_counter() - t2
+            for name in ("detect", "concept", "ocr"):
+                if name in steps:
+                    self.times[name] = self.times.get(name, 0.0) + steps[name]
+                    t1 += steps[name]  # not embedding time
             for i, key in enumerate(new):
                 key.copy = vectors["copy"][i]
                 key.semantic = vectors["semantic"][i] if "semantic" in vectors else None
+                key.concept = vectors["concept"][i] if "concept" in vectors else None
+                key.joint = vectors["joint"][i] if "joint" in vectors else None
+                key.payload.update(payloads[i])
                 acc = self._sums.setdefault(key.segment_index, {})
                 for name, arr in vectors.items():
                     acc[name] = acc.get(name, 0) + arr[i]
             self._pending.extend(new)
             self.keyframes += len(new)
+        if self._steps is not None:
+            self._steps.flush()
         self.times["embed"] += time.perf_counter() - t1
         return self._batch(closed)
 
@@ -108,4 +146,8 @@ class SpanIndexer:
             vectors = {n: _normalise(np.stack([self._sums[s.index][n] for s in closed])) for n in names}
             for seg in closed:
                 self._sums.pop(seg.index, None)
+            if self._steps is not None:
+                t0 = time.perf_counter()
+                vectors["temporal"] = self._steps.close([seg.index for seg in closed])
+                self.times["embed"] += time.perf_counter() - t0
         return Batch(keyframes=ready, segments=closed, segment_vectors=vectors)

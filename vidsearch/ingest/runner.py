@@ -52,7 +52,10 @@ class IngestRunner:
         self.encoders = encoders
 
     # ----------------------------------------------------------------------------------
-    def ingest_file(self, path: str | Path, *, force: bool = False, progress: Progress | None = None) -> IngestResult:
+    def ingest_file(self, path: str | Path, *, force: bool = False, progress: Progress | None = None,
+                    camera: str | None = None, wall_start: float | None = None) -> IngestResult:
+        """``camera``/``wall_start`` (a recording's camera label and wall-clock start, seconds since
+        the epoch) go into the catalog and into every frame's payload (``camera``, ``wall_time``)."""
         path = os.path.abspath(path)
         try:
             st = os.stat(path)
@@ -73,10 +76,10 @@ class IngestRunner:
 
         self.catalog.upsert(
             VideoRecord(id=video_id, path=path, status="indexing", size=st.st_size, mtime=st.st_mtime,
-                        added_at=rec.added_at if rec else 0.0)
+                        added_at=rec.added_at if rec else 0.0, camera=camera, wall_start=wall_start)
         )
         try:
-            result = self._index(path, video_id, progress)
+            result = self._index(path, video_id, progress, {"camera": camera, "wall_start": wall_start})
         except MediaError as exc:
             return self._fail(path, video_id, str(exc))
         except Exception as exc:  # a bug or an environment failure: this video fails, the batch goes on
@@ -91,7 +94,7 @@ class IngestRunner:
         return IngestResult(path, "failed", video_id=video_id, error=error)
 
     # ----------------------------------------------------------------------------------
-    def _index(self, path: str, video_id: str, progress: Progress | None) -> IngestResult:
+    def _index(self, path: str, video_id: str, progress: Progress | None, meta: dict | None = None) -> IngestResult:
         s = self.settings
         times: dict[str, float] = {"probe": 0.0, "decode": 0.0, "write": 0.0}
         t0 = time.perf_counter()
@@ -111,7 +114,7 @@ class IngestRunner:
             times["decode"] += time.perf_counter() - t0
             batch = indexer.feed(chunk)
             t0 = time.perf_counter()
-            segments += self._write(video_id, batch)
+            segments += self._write(video_id, batch, meta)
             times["write"] += time.perf_counter() - t0
             if progress is not None and chunk:
                 progress(min(chunk[-1].timestamp, info.duration), info.duration)
@@ -120,7 +123,7 @@ class IngestRunner:
             raise MediaError(path, "no frame could be decoded")
         batch = indexer.finish(info.duration)
         t0 = time.perf_counter()
-        segments += self._write(video_id, batch)
+        segments += self._write(video_id, batch, meta)
         self.store.flush()
         times["write"] += time.perf_counter() - t0
         times.update(indexer.times)
@@ -134,10 +137,11 @@ class IngestRunner:
         return IngestResult(path, "indexed", video_id=video_id, duration=info.duration, samples=indexer.samples,
                             keyframes=indexer.keyframes, segments=segments, times=times)
 
-    def _write(self, video_id: str, batch: Batch) -> int:
+    def _write(self, video_id: str, batch: Batch, meta: dict | None = None) -> int:
         """Write what a batch made final; return the number of segments written."""
         if batch.keyframes:
-            self.store.upsert_frames(video_id, batch.keyframes)
+            extra = {k: v for k, v in (meta or {}).items() if v is not None}  # plain calls stay plain
+            self.store.upsert_frames(video_id, batch.keyframes, **extra)
         if batch.segments:
             self.store.upsert_segments(video_id, batch.segments, batch.segment_vectors)
         return len(batch.segments)

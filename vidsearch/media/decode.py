@@ -38,6 +38,25 @@ presentation times: libavformat stamps its packets in decode order, and the fram
 stream come out of the decoder in presentation order with permuted stamps (1, 2, 4, 3, ...).
 Stamps are therefore handed out sorted over a few pending frames (a no-op where they are right),
 and that needs every frame decoded.
+
+Spans (``start``/``end``, for the chunks of a distributed ingest): a span delivers exactly the
+frames that a decode of the whole video delivers with timestamps in ``[start - SLACK, end -
+SLACK)``, so the spans of a video, decoded anywhere, add up to its sequential decode with no frame
+twice (a frame that answers the last target of a span but lies past its end belongs to the next
+span, which delivers it). Spans are decoded with PyAV: decord, asked for frames in the middle of
+cockatoo.mp4, seeks to a keyframe by itself and returns the same garbage as ffmpeg's fast seek
+(measured: mean pixel error 100+ from 6 s on), and it cannot say so. A distributed ingest
+therefore decodes exactly what ``VIDSEARCH_DECODER=pyav`` decodes in-process (a video short enough
+to be one span keeps the in-process choice). PyAV does not fast-seek to ``start``: it seeks the demuxer to the index keyframe at or before
+``start - 2 s`` (``container.seek(backward=True)``), decodes forward and discards the frames before
+``start``. That keyframe is trusted only when the frames decoded from it up to ``start`` are not
+flagged corrupt and the first lies before ``start``. cockatoo.mp4 lists non-IDR I-frames as sync
+samples (3.8 and 7.2 s); P-frames after them refer to pictures before them, so decoding from
+there gives garbage (what ffmpeg's fast seek shows), and FFmpeg flags those frames corrupt until
+the stream recovers. A rejected seek is tried 10 s earlier, then the span is decoded from the
+beginning (always right, costs the decode of everything before it). Tests compare spans with the
+sequential decode on cockatoo.mp4 and demo.mp4 and the other real clips. A span after the first that
+decodes nothing (past the undamaged part of a truncated file) is empty, not an error.
 """
 from __future__ import annotations
 
@@ -62,6 +81,7 @@ log = logging.getLogger(__name__)
 
 SLACK = 1e-3  # a frame this much before a target still answers it (time-base rounding)
 REORDER = 4  # pending frames over which stamps are sorted (deeper than B-frame reordering)
+SEEK_MARGINS = (2.0, 10.0, None)  # seconds before a span's start to seek to; None: decode from the beginning
 
 
 class _Stalled(Exception):
@@ -77,15 +97,23 @@ def sample_frames(
     chunk: int = 32,
     timeout: float = 120.0,
     decoder: str = "auto",
+    start: float = 0.0,
+    end: float | None = None,
 ) -> Iterator[list[Frame]]:
-    """``decoder``: ``"auto"`` (decord where it can be trusted, else PyAV) or ``"pyav"``."""
+    """``decoder``: ``"auto"`` (decord where it can be trusted, else PyAV) or ``"pyav"``.
+    ``start``/``end``: only the span of targets ``start <= k/fps < end`` (see the module notes)."""
     if decoder not in ("auto", "pyav"):
         raise ValueError(f"unknown decoder {decoder!r}: expected auto or pyav")
     path = str(path)
     targets = [k / fps for k in range(max(1, math.ceil(info.duration * fps)))]
+    span = start > 0 or end is not None
+    if span:
+        targets = [t for t in targets if t >= start - 1e-9 and (end is None or t < end - 1e-9)]
+        if not targets:
+            return
     size = display_size(info, short_side)
     last = None  # time of the last delivered frame
-    if decoder == "auto" and info.video_streams == 1:
+    if decoder == "auto" and info.video_streams == 1 and not span:
         try:
             for frames in _watched(_decord_chunks(path, targets, size, chunk), timeout):
                 yield frames
@@ -97,15 +125,18 @@ def sample_frames(
     if last is not None:
         targets = targets[bisect.bisect_right(targets, last + SLACK):]
     try:
-        for frames in _watched(_pyav_chunks(path, info, targets, size, chunk), timeout):
+        chunks = _pyav_chunks(path, info, targets, size, chunk, end=end, seek=start > 0)
+        for frames in _watched(chunks, timeout):
             yield frames
             last = frames[-1].timestamp
     except _Stalled:
         raise MediaError(path, f"cannot be decoded: the decoder made no progress for {timeout:g} s") from None
     except av.FFmpegError as exc:
-        if last is None:
+        if last is None and start <= 0:
             raise MediaError(path, f"cannot be decoded: {reason(exc)}") from None
-        log.warning("%s: PyAV cannot go on after %.3f s (%s)", path, last, reason(exc))
+        log.warning("%s: PyAV cannot go on after %.3f s (%s)", path, last if last is not None else start, reason(exc))
+    if last is None and start > 0:
+        return  # a later span of a damaged file: nothing of it decodes (the first span tells the file is bad)
     if last is None:
         raise MediaError(path, "cannot be decoded: no frame decodes")
 
@@ -143,31 +174,97 @@ def _keyframes_agree(path: str, reader: decord.VideoReader) -> bool:
 
 
 def _pyav_chunks(
-    path: str, info: VideoInfo, targets: list[float], size: tuple[int, int], chunk: int
+    path: str, info: VideoInfo, targets: list[float], size: tuple[int, int], chunk: int,
+    *, end: float | None = None, seek: bool = False,
 ) -> Iterator[list[Frame]]:
     if not targets:
         return
-    with open_container(path) as container:
-        stream = video_stream(container)
-        stream.thread_type = "AUTO"
-        if info.container != "avi":
-            stream.codec_context.skip_frame = "NONREF"
-        width, height = size if info.rotation in (0, 180) else size[::-1]
-        frames: list[Frame] = []
-        next_target = 0
-        for t, frame in _presentation_order(path, container, stream, info.fps):
-            if t < targets[next_target] - SLACK:
+    for margin in SEEK_MARGINS if seek else (None,):
+        with open_container(path) as container:
+            stream = video_stream(container)
+            stream.thread_type = "AUTO"
+            if info.container != "avi":
+                stream.codec_context.skip_frame = "NONREF"
+            ordered = _presentation_order(path, container, stream, info.fps)
+            if margin is not None:
+                if not _seek(container, stream, targets[0] - margin):
+                    continue
+                ordered = _clean_from_seek(ordered, targets[0] - SLACK)
+            try:
+                yield from _pick(ordered, info, targets, size, chunk, end)
+            except _BadSeek as exc:  # raised before anything was yielded
+                log.info("%s: seeking %g s before %.3f s: %s; %s", path, margin, targets[0], exc,
+                         "decoding from the beginning" if margin == SEEK_MARGINS[-2] else "seeking earlier")
                 continue
-            image = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
-            frames.append(Frame(t, _upright(image, info.rotation)))
-            next_target = bisect.bisect_right(targets, t + SLACK, lo=next_target)  # past all this frame answers
-            if next_target == len(targets):
+            return
+
+
+class _BadSeek(Exception):
+    """Decoding from the keyframe that a seek reached would not give the sequential frames."""
+
+
+def _clean_from_seek(ordered: Iterator[tuple[float, av.VideoFrame]], start: float):
+    """Pass frames through, checking those up to the first one at or after ``start``: the seek
+    must land before ``start``, and none of them from the keyframe on may be flagged corrupt.
+    FFmpeg flags every frame decoded from a keyframe that is not a clean random access point (a
+    non-IDR I-frame listed as a sync sample, as in cockatoo.mp4) until the stream recovers. The
+    leading pictures of an open GOP (shown before its keyframe, referring to the GOP before it)
+    come out corrupt too; they lie before the keyframe, so they are dropped, not held against it."""
+    seen = keyed = False
+    try:
+        for t, frame in ordered:
+            if not seen and t >= start:
+                raise _BadSeek(f"it landed at {t:.3f} s")
+            seen = True
+            keyed = keyed or frame.key_frame
+            if frame.is_corrupt:
+                if keyed or t >= start:
+                    raise _BadSeek(f"the frame at {t:.3f} s decodes corrupt")
+                continue  # a leading picture before the keyframe (and before start)
+            yield t, frame
+            if t >= start:
                 break
-            if len(frames) == chunk:
-                yield frames
-                frames = []
-        if frames:
+    except av.FFmpegError as exc:
+        raise _BadSeek(f"decoding failed ({reason(exc)})") from None
+    if not seen:
+        raise _BadSeek("nothing decodes after it")
+    yield from ordered
+
+
+def _seek(container, stream, t: float) -> bool:
+    """Put the demuxer at the index keyframe at or before ``t`` seconds (False: it cannot seek)."""
+    if t <= 0:
+        return True
+    origin, unit = stream.start_time or 0, float(stream.time_base)
+    try:
+        container.seek(origin + int(t / unit), stream=stream, backward=True, any_frame=False)
+    except (av.FFmpegError, ValueError) as exc:
+        log.info("%s: cannot seek (%s)", container.name, reason(exc))
+        return False
+    return True
+
+
+def _pick(ordered: Iterator[tuple[float, av.VideoFrame]], info: VideoInfo, targets: list[float],
+          size: tuple[int, int], chunk: int, end: float | None) -> Iterator[list[Frame]]:
+    """The decoded frames that answer ``targets``, converted, in lists of ``chunk``."""
+    width, height = size if info.rotation in (0, 180) else size[::-1]
+    frames: list[Frame] = []
+    next_target = 0
+    for t, frame in ordered:
+        if end is not None and t >= end - SLACK:
+            break  # this frame and later ones belong to the next span
+        if t < targets[next_target] - SLACK:
+            continue
+        image = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+        frames.append(Frame(t, _upright(image, info.rotation)))
+        next_target = bisect.bisect_right(targets, t + SLACK, lo=next_target)  # past all this frame answers
+        if next_target == len(targets):
+            break
+        if len(frames) == chunk:
             yield frames
+            frames = []
+    if frames:
+        yield frames
 
 
 def _presentation_order(path: str, container, stream, fps: float) -> Iterator[tuple[float, av.VideoFrame]]:

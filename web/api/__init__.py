@@ -2,19 +2,29 @@
 
 | method | path | answer |
 |---|---|---|
-| POST | /api/v1/search | ``{"results": [moment + thumbnail_url, stream_url]}`` for an uploaded image |
+| POST | /api/v1/search | ``{"results": [moment + thumbnail_url, stream_url]}`` for an uploaded image or clip |
+| POST | /api/v1/dedup | ``{"matches": [match + ref_thumbnail_url, stream_url]}`` for an uploaded clip |
+| POST | /api/v1/videos | 202 ``{"video_id", "job_id"}``: a multipart ``file`` upload or JSON ``{"path"}`` (a folder: ``{"jobs": [...]}``) |
 | GET | /api/v1/videos | ``{"videos": [video]}`` |
 | GET | /api/v1/videos/<id> | one video |
 | DELETE | /api/v1/videos/<id> | ``{"deleted": id}`` |
 | GET | /api/v1/videos/<id>/stream | the video file (HTTP Range: 206/416) |
 | GET | /api/v1/videos/<id>/segments/<index>/thumbnail | the segment's JPEG |
+| GET | /api/v1/jobs | ``{"jobs": [job]}``, newest first |
+| GET | /api/v1/jobs/<id> | one job: status, progress, error |
+| GET | /api/v1/openapi.json | the OpenAPI 3.1 description of all of the above |
+
+Write endpoints (POST/DELETE videos) need the API key when one is configured (:mod:`web.auth`).
 """
 from __future__ import annotations
 
 from flask import Blueprint
 
-from web.api import search, videos
+from web.api import jobs, openapi, search, videos
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.register_blueprint(search.bp)
+bp.register_blueprint(search.dedup_bp)
 bp.register_blueprint(videos.bp)
+bp.register_blueprint(jobs.bp)
+bp.register_blueprint(openapi.bp)

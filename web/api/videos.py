@@ -1,13 +1,32 @@
-"""The videos resource: list, get, delete, stream, segment thumbnails."""
+"""The videos resource: add (upload or server path), list, get, delete, stream, segment thumbnails.
+
+``POST /api/v1/videos`` never indexes in the request: it stores or checks the file, queues a job
+(:mod:`web.jobs`) and answers 202 ``{"video_id", "job_id"}`` (a folder: ``{"jobs": [...]}``).
+"""
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 
-from flask import Blueprint, jsonify, send_file
+from flask import Blueprint, current_app, jsonify, request, send_file, url_for
 
+from vidsearch.media import MediaError
 from web.access import library
 from web.api.schemas import video_json
+from web.auth import local_client, write_endpoint
 from web.errors import ApiError
+from web.jobs import JobQueue
+from web.paths import check_path, files_under
+from web.uploads import (UPLOAD_DIR_KEY, HashingFile, check_video, free_bytes, is_upload, keep_upload, remove_upload,
+                         safe_name)
+
+JOBS_KEY = "vidsearch.jobs"
+MAX_JSON_BYTES = 1 << 20
+
+
+def jobs() -> JobQueue:
+    return current_app.extensions[JOBS_KEY]
+
 
 bp = Blueprint("videos", __name__, url_prefix="/videos")
 
@@ -32,12 +51,92 @@ def get_video(video_id: str):
     return jsonify(video_json(_record(video_id)))
 
 
+@bp.post("")
+@write_endpoint
+def add_videos():
+    if request.mimetype == "multipart/form-data":
+        return _add_upload()
+    if request.is_json:
+        return _add_path()
+    raise ApiError(415, "unsupported_media_type",
+                   "send the video as multipart/form-data in the field 'file', or JSON {\"path\": \"/server/path\"}")
+
+
+def _accepted(body: dict, job_id: str | None = None):
+    response = jsonify(body)
+    response.status_code = 202
+    if job_id is not None:
+        response.headers["Location"] = url_for("api.jobs.get_job", job_id=job_id)
+    return response
+
+
+def _add_upload():
+    settings = library().settings
+    uploads = settings.uploads_dir
+    uploads.mkdir(parents=True, exist_ok=True)
+    request.max_content_length = current_app.config["VIDSEARCH_MAX_UPLOAD"]
+    reserve = int(settings.min_free_mb * 2**20)
+    insufficient = ApiError(507, "insufficient_storage",
+                            f"not enough free disk space for this upload (the server keeps {settings.min_free_mb:g} MiB free)")
+    if free_bytes(uploads) - (request.content_length or 0) < reserve:
+        raise insufficient
+    request.environ[UPLOAD_DIR_KEY] = str(uploads)
+    upload = request.files.get("file")  # the body is parsed (and hashed) here; over the limit: 413
+    if upload is None or not upload.filename:
+        raise ApiError(400, "no_file", "no video: send it in the multipart field 'file'")
+    part = upload.stream
+    if not isinstance(part, HashingFile):  # cannot happen with UploadRequest; never index unhashed bytes
+        raise ApiError(500, "internal_error", "the upload was not stored")
+    if free_bytes(uploads) < reserve:
+        raise insufficient
+    name = safe_name(upload.filename)
+    path = keep_upload(part, uploads, upload.filename)
+    try:
+        check_video(path, name)  # a quick look (container, first frame): refuse what is not a video now
+    except MediaError as exc:
+        remove_upload(path, uploads)
+        raise ApiError(415, "unsupported_media_type", f"{name}: {exc.reason}") from None
+    job = jobs().submit(path, video_id=part.hexdigest(), upload=True)
+    return _accepted({"video_id": job.video_id, "job_id": job.id}, job.id)
+
+
+def _add_path():
+    request.max_content_length = MAX_JSON_BYTES
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or "path" not in body:
+        raise ApiError(400, "bad_request", 'send JSON {"path": "/absolute/path/on/the/server"}')
+    force = body.get("force", False)
+    if not isinstance(force, bool):
+        raise ApiError(400, "bad_request", "'force' must be true or false")
+    roots = library().settings.allowed_roots
+    trusted = local_client()
+    path = check_path(body["path"], roots, trusted=trusted)
+    if not path.is_dir():
+        job = jobs().submit(path, force=force)
+        return _accepted({"video_id": job.video_id, "job_id": job.id}, job.id)
+    files, refused = files_under(path, roots, trusted=trusted)
+    if not files:
+        raise ApiError(400, "no_videos", f"no video files found under {path}"
+                       + (f" ({len(refused)} link(s) leading outside the allowed roots were skipped)" if refused else ""))
+    queued = [jobs().submit(f, force=force) for f in files]
+    return _accepted({"jobs": [{"video_id": j.video_id, "job_id": j.id, "path": j.path} for j in queued],
+                      "refused": refused})
+
+
 @bp.delete("/<video_id>")
+@write_endpoint
 def delete_video(video_id: str):
+    active = jobs().active_for(video_id)
+    if active is not None and not jobs().cancel(active.id, "cancelled: the video was deleted"):
+        raise ApiError(409, "video_busy", f"video {video_id!r} is being indexed; delete it when its job is done")
     with library().use() as lib:
+        rec = lib.video(video_id)
         deleted = lib.delete(video_id)
     if not deleted:
         raise ApiError(404, "video_not_found", f"no video with id {video_id!r}")
+    uploads = library().settings.uploads_dir
+    if rec is not None and is_upload(rec.path, uploads):
+        remove_upload(rec.path, uploads)  # an uploaded file belongs to the server; a server path does not
     return jsonify({"deleted": video_id})
 
 
@@ -48,7 +147,14 @@ def stream(video_id: str):
     path = Path(_record(video_id).path)
     if not path.is_file():
         raise ApiError(404, "file_missing", f"the file of video {video_id!r} is no longer on disk")
-    return send_file(path, conditional=True, max_age=0)
+    return send_file(path, mimetype=stream_type(path), conditional=True, max_age=0)
+
+
+def stream_type(path: Path) -> str:
+    """The file's video type by its extension; ``application/octet-stream`` when unknown (players
+    sniff the content)."""
+    guessed = mimetypes.guess_type(path.name)[0] or ""
+    return guessed if guessed.startswith("video/") or guessed == "image/gif" else "application/octet-stream"
 
 
 @bp.get("/<video_id>/segments/<int:index>/thumbnail")

@@ -1,13 +1,13 @@
-// The search page: pick or drop a picture, POST it to the API, show the moments, play them.
+// The search page: pick or drop a picture or a clip, POST it to the API, show the moments, play them.
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
-  const form = $("search-form"), input = $("image"), drop = $("drop"), preview = $("preview");
+  const form = $("search-form"), input = $("image"), drop = $("drop"), preview = $("preview"), clipPreview = $("clip-preview");
   const dropText = $("drop-text"), submit = $("submit"), statusEl = $("status"), errorEl = $("error");
   const resultsEl = $("results"), resultsTitle = $("results-title");
   const playerSection = $("player-section"), player = $("player"), playerTitle = $("player-title");
   const timeline = $("timeline"), playhead = $("playhead");
-  let file = null, results = [], current = null;
+  let file = null, kind = "image", results = [], current = null;
 
   function fmt(t) {
     t = Math.max(0, Math.floor(t));
@@ -34,13 +34,16 @@
 
   function choose(f) {
     if (!f) return;
-    if (f.type && !f.type.startsWith("image/")) { showError(`${f.name} is not an image.`); return; }
+    const video = (f.type || "").startsWith("video/") || /\.(mp4|m4v|mov|mkv|webm|avi|ts|mts)$/i.test(f.name);
+    if (f.type && !video && !f.type.startsWith("image/")) { showError(`${f.name} is neither an image nor a video.`); return; }
     file = f;
+    kind = video ? "clip" : "image";
     showError("");
-    if (preview.src) URL.revokeObjectURL(preview.src);
-    preview.src = URL.createObjectURL(f);
-    preview.alt = "Query: " + f.name;
-    preview.hidden = false;
+    [preview, clipPreview].forEach((p) => { if (p.src) URL.revokeObjectURL(p.src); p.removeAttribute("src"); p.hidden = true; });
+    const shown = video ? clipPreview : preview;
+    shown.src = URL.createObjectURL(f);
+    if (!video) preview.alt = "Query: " + f.name;
+    shown.hidden = false;
     dropText.textContent = f.name + " — press to choose another";
   }
 
@@ -55,13 +58,15 @@
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    if (!file) { showError("Choose or drop an image first."); input.focus(); return; }
+    if (!file) { showError("Choose or drop an image or a video clip first."); input.focus(); return; }
     const data = new FormData(form);
-    data.set("image", file, file.name);
+    data.delete("image");
+    data.set(kind, file, file.name);
     showError("");
     submit.disabled = true;
     form.setAttribute("aria-busy", "true");
-    setStatus("Searching… (the first search loads the models)", true);
+    setStatus(kind === "clip" ? "Searching… (the clip is decoded and aligned with the archive)"
+      : "Searching… (the first search loads the models)", true);
     try {
       const response = await fetch(form.action, { method: "POST", body: data });
       let body = null;
@@ -93,12 +98,18 @@
         el("span", { className: "meta" },
           el("span", { className: "name", title: r.path, textContent: baseName(r.path) }),
           el("span", { className: "time", textContent: `${fmt(r.start)}–${fmt(r.end)}` }),
+          el("span", { className: "why", textContent: why(r) }),
           el("span", { className: "score", textContent: `score ${r.score.toFixed(3)}` })));
       button.dataset.index = i;
       button.setAttribute("aria-label", `${baseName(r.path)}, ${fmt(r.start)} to ${fmt(r.end)}, score ${r.score.toFixed(3)}`);
       button.addEventListener("click", () => play(r));
       resultsEl.append(el("li", {}, button));
     });
+  }
+
+  function why(r) {
+    return "query_start" in r ? `clip ${fmt(r.query_start)}–${fmt(r.query_end)} matches`
+      : `best frame at ${fmt(r.timestamp)}`;
   }
 
   function seek(t) {

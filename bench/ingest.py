@@ -1,0 +1,282 @@
+"""Ingest speed and memory: busy and static synthetic 720p30 videos and the real clips.
+
+For each case, in the same run:
+
+1. decode-only floor: ``ffmpeg -v error -i FILE -f null -`` (default threads), wall seconds, measured
+   just before and just after the ingest (the machine is shared; the mean of the two is the floor);
+2. full ingest through ``vidsearch.library.Library`` (default settings: SSCD copy descriptor AND
+   EfficientNet semantic embedding) into a fresh temporary data folder, in a CHILD process so that
+   peak RSS (``ru_maxrss``, models included) belongs to that ingest alone. Models are loaded and
+   warmed up before the clock starts (load time reported apart). Reported: wall, x real time,
+   per-stage seconds from ``IngestResult.times`` and their rates, samples/keyframes, peak RSS;
+3. ratios: ingest wall / decode floor; busy wall / static wall at equal length.
+
+Cases (full run): busy 10 min, static 10 min, the real clips (``--videos``, default
+``<repo>/../shared/testvideos``), busy 10 min with the copy descriptor only (``VIDSEARCH_SEMANTIC=0``:
+where the time goes), and busy 20 and 60 min for peak-RSS growth (``--no-hour`` skips 60 min).
+The 20/60-min videos repeat the 10-minute cycle of distinct scenes (see ``bench/common.py``).
+
+    .venv/bin/python bench/ingest.py            # full (about 30-40 min on 2 cores, videos cached)
+    .venv/bin/python bench/ingest.py --quick    # smoke: 15-s videos and 3 small real clips
+
+Output: ``bench/out/ingest.json`` (``ingest.quick.json``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+TARGETS = {"x_realtime": 10.0, "vs_decode_floor": 1.5, "static_speedup": 3.0, "peak_rss_gib": 2.0}
+STAGES = ("probe", "decode", "segment", "embed", "write")  # and whatever else IngestResult.times names
+OUT_NAME = "ingest"
+
+
+# ------------------------------------------------------------------------------------------
+# Child: one Library, ingest the given files, report.
+
+
+def child(data_dir: str, out_json: str, files: list[str], encoder_bench: bool) -> None:
+    sys.path.insert(0, str(common.REPO))
+    import numpy as np
+
+    t0 = time.perf_counter()
+    from vidsearch.config import Settings
+    from vidsearch.library import Library
+
+    settings = Settings.from_env({**os.environ, "VIDSEARCH_DATA_DIR": data_dir})
+    t_import = time.perf_counter() - t0
+    report: dict = {"settings": {k: str(v) for k, v in settings.__dict__.items() if k != "extra"}}
+    with Library(settings) as lib:
+        t0 = time.perf_counter()
+        warm = [np.zeros((224, 398, 3), np.uint8)] * 2
+        lib.encoders.embed(warm)  # loads SSCD (+ EfficientNet) before the clock starts
+        report["import_s"] = round(t_import, 2)
+        report["model_load_s"] = round(time.perf_counter() - t0, 2)
+        report["rss_after_models_mib"] = common.mib(common.peak_rss_self())
+        results = []
+        ru0 = resource.getrusage(resource.RUSAGE_SELF)
+        t_all = time.perf_counter()
+        for f in files:
+            t1 = time.perf_counter()
+            (r,) = list(lib.ingest([f], force=True))
+            wall = time.perf_counter() - t1
+            d = r.to_dict()
+            d["wall_s"] = wall
+            d["peak_rss_so_far_mib"] = common.mib(common.peak_rss_self())
+            results.append(d)
+        report["wall_s"] = time.perf_counter() - t_all
+        ru1 = resource.getrusage(resource.RUSAGE_SELF)
+        report["cpu_s"] = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)  # all threads
+        report["results"] = results
+        report["peak_rss_mib"] = common.mib(common.peak_rss_self())  # the ingest's peak, models included
+        if encoder_bench:
+            report["encoders"] = _encoder_bench(lib.encoders, np)
+            report["peak_rss_after_encoder_bench_mib"] = common.mib(common.peak_rss_self())
+    Path(out_json).write_text(json.dumps(report, default=float))
+
+
+def _encoder_bench(encoders, np) -> dict:
+    """Throughput of each encoder alone on 96 frames of 224x398 (a 16:9 frame at the ingest size)."""
+    rng = np.random.default_rng(0)
+    imgs = [rng.integers(0, 255, (224, 398, 3), dtype=np.uint8) for _ in range(96)]
+    out = {}
+    for name in ("copy", "semantic"):
+        enc = getattr(encoders, name)
+        if enc is None:
+            continue
+        enc.embed(imgs[:8])
+        t = time.perf_counter()
+        enc.embed(imgs)
+        dt = time.perf_counter() - t
+        out[name] = {"frames": len(imgs), "seconds": round(dt, 2), "frames_per_s": round(len(imgs) / dt, 1)}
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Parent
+
+
+def decode_floor(path: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of ffmpeg decoding every stream of ``path`` to nothing."""
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    p = subprocess.run([common.need_ffmpeg(), "-v", "error", "-i", str(path), "-f", "null", "-"],
+                       stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if p.returncode != 0:  # (stderr is dropped otherwise: the null muxer warns about dts on some clips)
+        raise RuntimeError(f"ffmpeg could not decode {path}: {p.stderr[-500:]}")
+    wall = time.perf_counter() - t
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+
+
+def run_case(name: str, files: list[Path], *, env: dict | None = None, encoder_bench: bool = False,
+             timeout: float = 3600, floor: bool = True) -> dict:
+    """One child ingest of ``files``; ``floor=False`` skips the decode-only floor (memory-only cases)."""
+    print(f"[{name}] {len(files)} file(s)", flush=True)
+    load_start = [round(x, 2) for x in os.getloadavg()]
+    fb = [decode_floor(f) for f in files] if floor else [(0.0, 0.0)]
+    floor_before, floor_cpu_before = sum(w for w, _ in fb), sum(c for _, c in fb)
+    tmp = Path(tempfile.mkdtemp(prefix=f"vidsearch-bench-{name}-"))
+    out_json = tmp / "child.json"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(tmp / "data"), str(out_json),
+           *map(str, files)]
+    if encoder_bench:
+        cmd.append("--encoder-bench")
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=common.REPO, env={**os.environ, **(env or {})})
+    with common.PeakRSS(proc.pid) as sampler:  # (covers the encoder micro-benchmark too, when asked)
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            rc = "timeout"
+    child_wall = time.perf_counter() - t
+    fa = [decode_floor(f) for f in files] if floor else [(0.0, 0.0)]
+    floor_after, floor_cpu_after = sum(w for w, _ in fa), sum(c for _, c in fa)
+    if rc != 0 or not out_json.exists():
+        shutil.rmtree(tmp, ignore_errors=True)
+        print(f"[{name}] child failed: rc={rc}", flush=True)
+        return {"name": name, "error": f"child exited with {rc}"}
+    rep = json.loads(out_json.read_text())
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    res = rep["results"]
+    failed = [r for r in res if r["status"] != "indexed"]
+    duration = sum(r["duration"] for r in res if r["status"] == "indexed")
+    wall = rep["wall_s"]
+    names = list(STAGES) + sorted({k for r in res for k in r["times"]} - set(STAGES))  # e.g. ocr, concept
+    times = {s: sum(r["times"].get(s, 0.0) for r in res) for s in names}
+    samples = sum(r["samples"] for r in res)
+    keyframes = sum(r["keyframes"] for r in res)
+    floor = (floor_before + floor_after) / 2 or None
+    case = {
+        "name": name,
+        "files": [str(f) for f in files],
+        "env": env or {},
+        "video_seconds": round(duration, 2),
+        "failed": [{"path": r["path"], "error": r["error"]} for r in failed],
+        "decode_floor_s": {"before": round(floor_before, 2), "after": round(floor_after, 2), "mean": round(floor, 2)}
+        if floor else None,
+        "decode_floor_x_realtime": round(duration / floor, 1) if floor else None,
+        "decode_floor_cpu_s": round((floor_cpu_before + floor_cpu_after) / 2, 2) if floor else None,
+        "ingest_wall_s": round(wall, 2),
+        "ingest_cpu_s": round(rep["cpu_s"], 2),
+        "cpu_vs_decode_floor_cpu": common.ratio(rep["cpu_s"], (floor_cpu_before + floor_cpu_after) / 2),
+        "x_realtime": round(duration / wall, 2) if wall else None,
+        "wall_vs_decode_floor": common.ratio(wall, floor),
+        "stages_s": {k: round(v, 2) for k, v in times.items()},
+        "stages_share": {k: round(v / wall, 3) for k, v in times.items()} if wall else {},
+        "other_s": round(wall - sum(times.values()), 2),
+        "samples": samples,
+        "keyframes": keyframes,
+        "keyframe_fraction": round(keyframes / samples, 3) if samples else None,
+        "segments": sum(r["segments"] for r in res),
+        "rates": {
+            "decode_samples_per_s": round(samples / times["decode"], 1) if times["decode"] else None,
+            "decode_video_s_per_s": round(duration / times["decode"], 1) if times["decode"] else None,
+            "segment_samples_per_s": round(samples / times["segment"], 1) if times["segment"] else None,
+            "embed_keyframes_per_s": round(keyframes / times["embed"], 1) if times["embed"] else None,
+            "write_keyframes_per_s": round(keyframes / times["write"], 1) if times["write"] else None,
+            **{f"{k}_keyframes_per_s": round(keyframes / times[k], 1) for k in names if k not in STAGES and times[k]},
+        },
+        "model_load_s": rep["model_load_s"],
+        "rss_after_models_mib": rep["rss_after_models_mib"],
+        "peak_rss_mib": rep["peak_rss_mib"],
+        "peak_rss_sampled_mib": common.mib(sampler.peak),
+        "child_wall_s": round(child_wall, 2),
+        "loadavg": {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]},
+        "settings": rep["settings"],
+        "per_file": [{k: r[k] for k in ("path", "status", "error", "duration", "samples", "keyframes", "segments",
+                                        "times", "wall_s", "peak_rss_so_far_mib")} for r in res],
+    }
+    if "encoders" in rep:
+        case["encoders_alone"] = rep["encoders"]
+    print(f"[{name}] {duration:.0f} s of video in {wall:.1f} s = {case['x_realtime']}x real time; "
+          f"decode floor {floor or 0:.1f} s (x{case['wall_vs_decode_floor']}); stages {case['stages_s']}; "
+          f"keyframes {keyframes}/{samples}; peak RSS {case['peak_rss_mib']} MiB", flush=True)
+    return case
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smoke run: 15-s videos, 3 real clips")
+    ap.add_argument("--videos", help="folder of real clips (default <repo>/../shared/testvideos)")
+    ap.add_argument("--minutes", type=int, default=10, help="length of the busy/static videos")
+    ap.add_argument("--no-hour", action="store_true", help="skip the 60-min busy video (RSS at 10 and 20 min only)")
+    ap.add_argument("--only", nargs="+", choices=["busy", "static", "real", "copy_only", "long", "hour"],
+                    help="run only these cases (default: all)")
+    ap.add_argument("--out-name", default="ingest", help="output file name in bench/out (default ingest)")
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    ap.add_argument("--encoder-bench", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        data_dir, out_json, *files = a.child
+        child(data_dir, out_json, files, a.encoder_bench)
+        return
+
+    global OUT_NAME
+    OUT_NAME = a.out_name
+    common.check_product_ready()
+    m = common.machine()
+    print(common.machine_line(m), flush=True)
+    minutes = 0.25 if a.quick else a.minutes
+    busy = common.busy_video(minutes)
+    static = common.static_video(minutes)
+    real = common.real_videos(a.videos)
+    if a.quick:
+        small = {"part_0.mp4", "example2.mp4", "fire2.mp4"}
+        real = [p for p in real if p.name in small] or real[:3]
+
+    label = common._label(minutes)
+    plan = [("busy", f"busy_{label}", lambda: [busy], {"encoder_bench": True}),
+            ("static", f"static_{label}", lambda: [static], {})]
+    if real:
+        plan.append(("real", "real_clips", lambda: real, {}))
+    if not a.quick:
+        plan.append(("copy_only", f"busy_{label}_copy_only", lambda: [busy], {"env": {"VIDSEARCH_SEMANTIC": "0"}}))
+        plan.append(("long", f"busy_{2 * minutes}min", lambda: [common.busy_video(2 * minutes)], {}))
+        if not a.no_hour:  # memory only: no decode floor (it would add 2 x ~5 min of ffmpeg)
+            plan.append(("hour", "busy_60min", lambda: [common.busy_video(60)], {"timeout": 3 * 3600, "floor": False}))
+    if a.only:
+        plan = [p for p in plan if p[0] in a.only]
+
+    cases = []
+    for _key, name, files, kw in plan:
+        cases.append(run_case(name, files(), **kw))
+        _write(m, cases, label, a.quick)  # after every case, so an interrupted run keeps what it measured
+    print(json.dumps(_summary(cases, label), indent=2))
+
+
+def _summary(cases: list[dict], label: str) -> dict:
+    by = {c["name"]: c for c in cases}
+    b, s = by.get(f"busy_{label}", {}), by.get(f"static_{label}", {})
+    return {
+        "targets": TARGETS,
+        "static_speedup_vs_busy": common.ratio(b.get("ingest_wall_s"), s.get("ingest_wall_s")),
+        "static_cpu_speedup_vs_busy": common.ratio(b.get("ingest_cpu_s"), s.get("ingest_cpu_s")),
+        "static_decode_floor_speedup_vs_busy": common.ratio((b.get("decode_floor_s") or {}).get("mean"),
+                                                            (s.get("decode_floor_s") or {}).get("mean")),
+        "peak_rss_by_length_mib": {c["name"]: c.get("peak_rss_mib") for c in cases if c["name"].startswith("busy_")
+                                   and "copy_only" not in c["name"]},
+    }
+
+
+def _write(m: dict, cases: list[dict], label: str, quick: bool) -> None:
+    m = {**m, "loadavg_at_end": [round(x, 2) for x in os.getloadavg()]}
+    common.write_json(OUT_NAME, {"machine": m, "summary": _summary(cases, label), "cases": cases}, quick=quick)
+
+
+if __name__ == "__main__":
+    main()

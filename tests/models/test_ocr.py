@@ -1,0 +1,89 @@
+"""OCR: text regions, Tesseract batch reading, the change gate, TSV parsing."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_video
+from vidsearch.models.ocr import OcrGate, TesseractReader, clean_words, parse_tsv, text_regions
+
+needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None,
+                                     reason="tesseract-ocr is not installed (scripts/install installs it)")
+
+
+def frames_of(path, fps=1.0):
+    from vidsearch.media import probe, sample_frames
+
+    info = probe(str(path))
+    return [f for chunk in sample_frames(str(path), info, fps=fps, short_side=224, chunk=32, timeout=60) for f in chunk]
+
+
+@pytest.fixture(scope="module")
+def sign_frames(tmp_path_factory):
+    """224-px frames: plain green (0-2 s), "EXIT" on green (2-4 s), "OPEN" on green (4-6 s)."""
+    folder = tmp_path_factory.mktemp("ocr")
+    draw = "drawtext=text='{}':fontcolor=white:fontsize=72:x=(w-text_w)/2:y=(h-text_h)/2:enable='between(t,{},{})'"
+    vf = ",".join([draw.format("EXIT", 2, 3.99), draw.format("OPEN", 4, 6)])
+    try:
+        path = make_video(folder / "signs.mp4", duration=6, source="color=c=darkgreen:size=320x240:rate=25:duration=6",
+                          vf=vf)
+    except Exception as exc:  # ffmpeg without drawtext or without a font
+        pytest.skip(f"ffmpeg cannot draw text here: {exc}")
+    return [f.image for f in frames_of(path)]
+
+
+def test_text_regions_find_the_sign_and_nothing_on_a_plain_frame(sign_frames):
+    assert text_regions(sign_frames[0]) == []
+    boxes = text_regions(sign_frames[2])
+    assert boxes
+    x, y, w, h = boxes[0]
+    H, W = sign_frames[2].shape[:2]
+    assert w > h and x < W / 2 < x + w and y < H / 2 < y + h  # the centred word
+
+
+@needs_tesseract
+def test_reader_reads_signs_in_one_batch(sign_frames):
+    texts = TesseractReader().read([sign_frames[0], sign_frames[2], sign_frames[4]])
+    assert texts[0] == ""
+    assert "exit" in texts[1].split()
+    assert "open" in texts[2].split()
+
+
+def test_gate_reads_each_new_text_once(sign_frames):
+    gate = OcrGate()
+    times = [float(i) for i in range(len(sign_frames))]
+    chosen = [i for i, _ in gate.select(sign_frames, times)]
+    # frame 0/1: no text; 2 and 3 show the same sign (read once); 4 shows another word
+    assert chosen[0] == 2 and 3 not in chosen and 4 in chosen
+    assert gate.select([sign_frames[4]], [10.0]) == []  # unchanged picture later on: not read again
+
+
+def test_parse_tsv_and_clean_words():
+    tsv = ("level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n"
+           "1\t1\t0\t0\t0\t0\t0\t0\t10\t10\t-1\t\n"
+           "5\t1\t1\t1\t1\t1\t0\t0\t10\t10\t91.5\tEXIT\n"
+           "5\t2\t1\t1\t1\t1\t0\t0\t10\t10\t30.0\tq~\n"
+           "5\t2\t1\t1\t1\t2\t0\t0\t10\t10\t88.0\tGate,\n")
+    pages = parse_tsv(tsv)
+    assert pages == {0: [("EXIT", 91.5)], 1: [("q~", 30.0), ("Gate,", 88.0)]}
+    assert clean_words(pages[1], 60) == ["gate"]
+    assert clean_words([("--", 99.0), ("a", 99.0), ("42", 95.0)], 60) == ["42"]
+
+
+def test_reader_is_unavailable_without_tesseract(monkeypatch):
+    from vidsearch.models import ModelUnavailable
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ModelUnavailable, match="tesseract-ocr"):
+        TesseractReader()
+
+
+def test_no_text_no_process(monkeypatch):
+    calls = []
+    reader = TesseractReader.__new__(TesseractReader)
+    reader.scale, reader.min_conf = 2.0, 60.0
+    monkeypatch.setattr(reader, "_run", lambda crops: calls.append(crops) or {}, raising=False)
+    assert reader.read([np.zeros((224, 224, 3), np.uint8)]) == [""]
+    assert calls == []

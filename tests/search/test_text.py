@@ -1,0 +1,160 @@
+"""Free-text search end to end: parsing, on-screen text, concepts, filters, moments, why, CLI."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from tests.conftest import _need_ffmpeg
+from vidsearch.search.text import parse_query, text_score
+
+WALL = 1_700_000_000.0  # a recording start (seconds since the epoch) for the wall-clock filter
+
+
+def test_parse_query():
+    q = parse_query('the EXIT sign')
+    assert q.words == ["exit", "sign"] and q.ocr_words == ["exit"] and q.phrases == []
+    q = parse_query('a "Big Buck Bunny" title')
+    assert q.phrases == [["big", "buck", "bunny"]] and q.text == "a Big Buck Bunny title"
+    assert parse_query("sign").ocr_words == ["sign"]  # nothing left but the container word: keep it
+    with pytest.raises(ValueError, match="no words"):
+        parse_query('  ""  ')
+
+
+def test_text_score():
+    q = parse_query("initiate search")
+    assert text_score("initiate search program", q) == (1.0, ["initiate", "search"])
+    s, words = text_score("search program", q)
+    assert 0 < s < 1 and words == ["search"]
+    assert text_score("", q) == (0.0, [])
+    assert text_score("search initiate", q)[0] < 1.0  # both words, not in order
+
+
+@pytest.fixture(scope="module")
+def signs(tmp_path_factory, encoders):
+    """One library holding a 12-s video: navy (0-4 s), "EXIT" on green (4-8 s), a test pattern
+    (8-12 s), recorded (the wall-clock start is known) at WALL."""
+    if shutil.which("tesseract") is None:
+        pytest.skip("tesseract-ocr is not installed (scripts/install installs it)")
+    pytest.importorskip("sentence_transformers")
+    from vidsearch.config import Settings
+    from vidsearch.library import Library
+
+    tmp = tmp_path_factory.mktemp("text")
+    video = tmp / "exit.mp4"
+    graph = ("[1:v]drawtext=text='EXIT':fontcolor=white:fontsize=72:x=(w-text_w)/2:y=(h-text_h)/2[t];"
+             "[0:v][t][2:v]concat=n=3:v=1:a=0,format=yuv420p[out]")
+    cmd = [_need_ffmpeg(), "-v", "error", "-y"]
+    for src in ("color=c=navy:", "color=c=darkgreen:", "testsrc2="):
+        cmd += ["-f", "lavfi", "-i", f"{src}size=320x240:rate=25:duration=4"]
+    cmd += ["-filter_complex", graph, "-map", "[out]", "-c:v", "libx264", "-preset", "veryfast", str(video)]
+    if subprocess.run(cmd, capture_output=True).returncode != 0:
+        pytest.skip("ffmpeg cannot draw text here (no drawtext or no font)")
+    settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp / "data")})
+    lib = Library(settings, encoders=encoders)
+    res = lib.runner.ingest_file(video, wall_start=WALL)
+    assert res.status == "indexed", res.error
+    yield lib, res.video_id, tmp
+    lib.close()
+
+
+def test_exit_sign_is_found_by_its_text(signs):
+    lib, vid, _ = signs
+    moments = lib.search_text("EXIT sign", limit=5)
+    best = moments[0]
+    assert best.video_id == vid
+    assert 3.5 <= best.start and best.end <= 8.5 and best.start <= best.timestamp < best.end
+    assert any(w.startswith("text on screen: 'exit'") for w in best.extra["why"])
+    d = best.to_dict()
+    assert set(d) >= {"video_id", "path", "start", "end", "timestamp", "score", "thumbnail", "why"}
+    assert all(isinstance(w, str) for w in d["why"])
+    # the sign outranks every moment without it
+    assert all(m.score < best.score for m in moments[1:])
+
+
+def test_quoted_text_must_be_on_screen(signs):
+    lib, vid, _ = signs
+    moments = lib.search_text('"exit"')
+    assert moments and all(4.0 <= m.timestamp < 8.0 for m in moments)
+    assert lib.search_text('"zebra crossing"') == []
+
+
+def test_filters_by_video_and_video_time(signs):
+    lib, vid, _ = signs
+    late = lib.search_text("EXIT sign", after=9.0)
+    assert all(m.timestamp >= 9.0 and "exit" not in " ".join(m.extra["why"]) for m in late)
+    assert lib.search_text("EXIT sign", video_id="no-such-video") == []
+    inside = lib.search_text("EXIT sign", after=3.0, before=9.0)
+    assert inside and inside[0].video_id == vid and 4.0 <= inside[0].timestamp < 8.0
+
+
+def test_filters_by_wall_clock(signs):
+    lib, vid, _ = signs
+    hits = lib.search_text("EXIT sign", wall_after=WALL + 3, wall_before=WALL + 9)
+    assert hits and 4.0 <= hits[0].timestamp < 8.0
+    assert lib.search_text("EXIT sign", wall_after=WALL + 3600) == []
+
+
+def test_concepts_are_stored_per_frame_and_segment(signs):
+    lib, vid, _ = signs
+    from vidsearch.index.store import CONCEPT
+
+    q = lib.encoders.concepts.embed_query("a test pattern")
+    frames = lib.store.search_frames(CONCEPT, q, 50, video_id=vid)
+    assert len(frames) == lib.store.count_frames(vid) > 0
+    assert all(isinstance(h.extra.get("concepts"), list) and h.extra["concepts"] for h in frames)
+    segments = lib.store.search_segments(CONCEPT, q, 10, video_id=vid)
+    assert len(segments) == lib.store.count_segments(vid) > 0
+
+
+def test_cli_text_search_json_and_wall_time(signs, monkeypatch, capsys):
+    from datetime import datetime, timezone
+
+    from vidsearch import cli
+
+    lib, vid, tmp = signs
+    monkeypatch.setattr("vidsearch.library.Library", lambda settings: _Borrowed(lib))
+    assert cli.main(["search", "--text", "EXIT sign", "--json", "--limit", "3"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["results"][0]["video_id"] == vid and out["results"][0]["why"]
+    after = datetime.fromtimestamp(WALL + 3, timezone.utc).isoformat()
+    before = datetime.fromtimestamp(WALL + 9, timezone.utc).isoformat()
+    assert cli.main(["search", "--text", "EXIT sign", "--after", after, "--before", before]) == 0
+    text = capsys.readouterr().out
+    assert "exit.mp4" in text and "why: text on screen: 'exit'" in text
+    # a date-time bound is refused for image queries (they have no wall-clock filter)
+    assert cli.main(["search", "--image", str(tmp / "none.png"), "--after", after]) == 2
+
+
+class _Borrowed:
+    """The test's open library, handed to the CLI without closing it."""
+
+    def __init__(self, lib):
+        self.lib = lib
+
+    def __getattr__(self, name):
+        return getattr(self.lib, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_real_clips_concepts(shared_videos, encoders, tmp_path):
+    """On real footage, concept vectors tell a cockatoo from a dog."""
+    pytest.importorskip("sentence_transformers")
+    from vidsearch.config import Settings
+    from vidsearch.library import Library
+
+    settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path / "data")})
+    with Library(settings, encoders=encoders) as lib:
+        ids = {r.path.rsplit("/", 1)[1]: r.video_id
+               for r in lib.ingest([shared_videos / "cockatoo.mp4", shared_videos / "01_dog.mp4"])}
+        assert lib.search_text("a white cockatoo")[0].video_id == ids["cockatoo.mp4"]
+        best = lib.search_text("a small fluffy dog on a leash")[0]
+        assert best.video_id == ids["01_dog.mp4"]
+        assert any(w.startswith("concept: ") for w in best.extra["why"])

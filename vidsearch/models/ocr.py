@@ -1,0 +1,257 @@
+"""Text on screen: Tesseract OCR (Debian ``tesseract-ocr``) on the parts of keyframes that look
+like text, only when the picture changed.
+
+Tesseract is expensive next to the encoders (a process start plus 0.4-0.7 s for a whole 224-px
+frame on one core), so three gates keep it off most frames:
+
+1. :class:`OcrGate` (per video): a keyframe is read only when its small grey thumbnail differs
+   from the last frame that was read (mean absolute difference above ``change``), so a caption
+   that stays on screen through a shot is read once.
+2. :func:`text_regions`: a cheap detector (morphological gradient, Otsu threshold, horizontal
+   closing, box shape tests; about 1 ms per frame) finds text-like boxes; a frame without any is
+   not read.
+3. Only those boxes are read: cropped with a margin, upscaled (text in a 224-px frame is small),
+   grey, Otsu-thresholded, and read in ONE ``tesseract`` process per batch (a list file; one
+   page per crop; TSV output with a confidence per word).
+
+Words with confidence below ``min_conf`` or without a letter or digit are dropped; what is left,
+lower-cased, is the frame's ``text`` payload (Qdrant full-text index).
+
+Limits: the frames are the decoded 224-px samples, so text shorter than about 8 px there (about
+25 px in a 720p source) is not read; stylised titles and hand-written text mostly are not either.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import ModelUnavailable
+
+log = logging.getLogger(__name__)
+
+INSTALL = "apt-get install tesseract-ocr"
+_WORD = re.compile(r"[0-9A-Za-z]")
+
+
+def tesseract_path() -> str:
+    exe = shutil.which("tesseract")
+    if exe is None:
+        raise ModelUnavailable("tesseract-ocr", INSTALL, "text on screen (OCR)", "no 'tesseract' on PATH")
+    return exe
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    img = np.asarray(image)
+    return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+
+
+def _merge_line(boxes: list[list[int]]) -> list[list[int]]:
+    """Merge boxes that sit on one line with a gap smaller than their height (letters -> words)."""
+    boxes = sorted(boxes, key=lambda b: b[0])
+    merged = True
+    while merged:
+        merged = False
+        out: list[list[int]] = []
+        for b in boxes:
+            for o in out:
+                top, bottom = max(o[1], b[1]), min(o[1] + o[3], b[1] + b[3])
+                gap = max(o[0], b[0]) - min(o[0] + o[2], b[0] + b[2])
+                similar = max(o[3], b[3]) < 2 * min(o[3], b[3])
+                if similar and bottom - top > 0.6 * min(o[3], b[3]) and gap < 0.7 * max(o[3], b[3]):
+                    x0, y0 = min(o[0], b[0]), min(o[1], b[1])
+                    x1, y1 = max(o[0] + o[2], b[0] + b[2]), max(o[1] + o[3], b[1] + b[3])
+                    o[:] = [x0, y0, x1 - x0, y1 - y0]
+                    merged = True
+                    break
+            else:
+                out.append(list(b))
+        boxes = out
+    return boxes
+
+
+def text_regions(image: np.ndarray, *, max_regions: int = 6) -> list[tuple[int, int, int, int]]:
+    """Boxes ``(x, y, w, h)`` that look like lines of text, largest first."""
+    import cv2
+
+    g = _gray(image)
+    H, W = g.shape[:2]
+    grad = cv2.morphologyEx(g, cv2.MORPH_GRADIENT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
+    _, bw = cv2.threshold(grad, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    if float(bw.mean()) > 0.45 * 255:  # texture everywhere: nothing stands out as text
+        return []
+    joined = cv2.morphologyEx(bw, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (max(5, W // 40), 1)))
+    contours, _ = cv2.findContours(joined, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    parts = []
+    for c in contours:
+        x, y, w, h = cv2.boundingRect(c)
+        if 6 <= h <= H // 3 and 2 <= w <= 0.98 * W:
+            parts.append([x, y, w, h])
+    if len(parts) > 400:  # clutter, not text
+        return []
+    boxes = []
+    for x, y, w, h in _merge_line(parts):
+        if w < max(12, int(1.2 * h)) or w > 0.98 * W:
+            continue
+        fill = float(bw[y:y + h, x:x + w].mean()) / 255
+        if not 0.2 <= fill <= 0.85:
+            continue
+        boxes.append((x, y, w, h))
+    boxes.sort(key=lambda b: -b[2] * b[3])
+    return boxes[:max_regions]
+
+
+def _crop(image: np.ndarray, box: tuple[int, int, int, int], scale: float) -> np.ndarray:
+    import cv2
+
+    g = _gray(image)
+    x, y, w, h = box
+    m = max(3, h // 2)
+    crop = g[max(0, y - m): y + h + m, max(0, x - m): x + w + m]
+    crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    _, bw = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    if float(bw.mean()) < 127:  # Tesseract wants dark text on a light ground
+        bw = 255 - bw
+    return cv2.copyMakeBorder(bw, 8, 8, 8, 8, cv2.BORDER_CONSTANT, value=255)
+
+
+def clean_words(words: list[tuple[str, float]], min_conf: float) -> list[str]:
+    out = []
+    for w, conf in words:
+        w = w.strip().strip(".,;:!?'\"()[]{}|").lower()
+        if conf < min_conf or len(w) < 2 or not _WORD.search(w):
+            continue
+        if sum(ch.isalnum() for ch in w) < 0.6 * len(w):
+            continue
+        out.append(w)
+    return out
+
+
+class TesseractReader:
+    """``read(images) -> list[str]``: the text found in each image (lower-case words, may be '')."""
+
+    def __init__(self, *, scale: float = 2.0, min_conf: float = 60.0, lang: str = "eng", timeout: float = 60.0):
+        self.exe = tesseract_path()
+        self.scale = float(scale)
+        self.min_conf = float(min_conf)
+        self.lang = lang
+        self.timeout = float(timeout)
+
+    def read(self, images: list[np.ndarray], regions: list[list[tuple[int, int, int, int]]] | None = None) -> list[str]:
+        """``regions[i]``: the boxes of ``images[i]`` to read (default: :func:`text_regions`)."""
+        crops: list[np.ndarray] = []
+        owner: list[int] = []
+        for i, img in enumerate(images):
+            for box in (regions[i] if regions is not None else text_regions(img)):
+                crops.append(_crop(img, box, self.scale))
+                owner.append(i)
+        texts: list[list[str]] = [[] for _ in images]
+        if not crops:
+            return ["" for _ in images]
+        for page, words in self._run(crops).items():
+            if 0 <= page < len(owner):
+                texts[owner[page]].extend(clean_words(words, self.min_conf))
+        return [" ".join(t) for t in texts]
+
+    def _run(self, crops: list[np.ndarray]) -> dict[int, list[tuple[str, float]]]:
+        import cv2
+
+        with tempfile.TemporaryDirectory(prefix="vidsearch-ocr-") as tmp:
+            paths = []
+            for i, c in enumerate(crops):
+                p = os.path.join(tmp, f"{i:04d}.png")
+                cv2.imwrite(p, c)
+                paths.append(p)
+            listing = Path(tmp) / "pages.txt"
+            listing.write_text("\n".join(paths) + "\n")
+            env = {**os.environ, "OMP_THREAD_LIMIT": "1"}  # one thread: it runs beside the encoders
+            try:
+                proc = subprocess.run([self.exe, str(listing), "-", "--psm", "6", "-l", self.lang, "tsv"],
+                                      capture_output=True, text=True, timeout=self.timeout, env=env)
+            except subprocess.TimeoutExpired:
+                log.warning("tesseract took longer than %.0f s on %d crops; their text is skipped", self.timeout, len(crops))
+                return {}
+        if proc.returncode != 0:
+            log.warning("tesseract failed (%s): %s", proc.returncode, proc.stderr.strip()[-300:])
+            return {}
+        return parse_tsv(proc.stdout)
+
+
+def parse_tsv(tsv: str) -> dict[int, list[tuple[str, float]]]:
+    """Tesseract TSV -> ``{page index (0-based): [(word, confidence)]}``."""
+    out: dict[int, list[tuple[str, float]]] = {}
+    for line in tsv.splitlines()[1:]:
+        cols = line.split("\t")
+        if len(cols) != 12 or cols[0] != "5" or not cols[11].strip():
+            continue
+        try:
+            page, conf = int(cols[1]) - 1, float(cols[10])
+        except ValueError:
+            continue
+        out.setdefault(page, []).append((cols[11], conf))
+    return out
+
+
+def _box_mask(shape: tuple[int, int], boxes: list[tuple[int, int, int, int]], size: int = 64) -> np.ndarray:
+    H, W = shape[:2]
+    m = np.zeros((size, size), bool)
+    for x, y, w, h in boxes:
+        m[int(y * size / H): max(int(y * size / H) + 1, int((y + h) * size / H)),
+          int(x * size / W): max(int(x * size / W) + 1, int((x + w) * size / W))] = True
+    return m
+
+
+@dataclass
+class OcrGate:
+    """Per video: which keyframes are worth reading. A keyframe is read when it has text-like
+    regions and either the picture changed since the last frame that was read (mean absolute
+    difference of 64x64 grey thumbnails above ``change``, 0..1) or its text did: the text regions
+    moved (their overlap with the last read frame's below ``overlap``) or the pixels inside them
+    changed (mean absolute difference there above ``text_change``): a caption that is typed or
+    replaced changes little of the whole picture. A text-only change is read at most once per
+    ``interval`` seconds."""
+
+    change: float = 0.06
+    overlap: float = 0.7
+    text_change: float = 0.08
+    interval: float = 2.0
+    _last: np.ndarray | None = None
+    _last_mask: np.ndarray | None = None
+    _last_time: float = -1e9
+
+    @staticmethod
+    def thumb(image: np.ndarray) -> np.ndarray:
+        import cv2
+
+        return cv2.resize(_gray(image), (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+
+    def select(self, images: list[np.ndarray], times: list[float] | None = None) -> list[tuple[int, list[tuple[int, int, int, int]]]]:
+        """``[(index, text boxes)]`` of the images (taken at ``times``, seconds) to read."""
+        chosen = []
+        for i, img in enumerate(images):
+            now = float(times[i]) if times is not None else float(i)
+            boxes = text_regions(img)
+            if not boxes:
+                continue
+            t = self.thumb(img)
+            mask = _box_mask(img.shape, boxes)
+            if self._last is not None and self._last_mask is not None:
+                diff = np.abs(t - self._last)
+                changed = float(diff.mean()) > self.change
+                both = np.logical_or(mask, self._last_mask)
+                iou = np.logical_and(mask, self._last_mask).sum() / both.sum() if both.any() else 1.0
+                text_changed = iou < self.overlap or float(diff[both].mean()) > self.text_change
+                if not changed and (not text_changed or now - self._last_time < self.interval):
+                    continue
+            chosen.append((i, boxes))
+            self._last, self._last_mask, self._last_time = t, mask, now
+        return chosen

@@ -1,0 +1,31 @@
+"""Query by still image, semantically: pictures of the same kind of thing, not copies of the picture.
+
+With a CLIP-family model configured (``VIDSEARCH_JOINT_MODEL``) the image is embedded by its image
+tower and searched against the keyframes' ``"joint"`` vectors; without one, against the
+EfficientNet-Lite0 ``"semantic"`` features (closer to "the same scene" than "the same idea").
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from vidsearch.records import Moment
+from vidsearch.search.moment import moments_for_vector
+
+
+def search_image_semantic(image: np.ndarray, *, encoders, store, catalog, settings, limit: int = 10,
+                          video_id: str | None = None, after: float | None = None,
+                          before: float | None = None) -> list[Moment]:
+    from vidsearch.index.store import JOINT, SEMANTIC
+
+    joint = encoders.joint
+    if joint is not None and JOINT in store.dims:
+        name, vector = JOINT, joint.encode_images([image])[0]
+    elif encoders.semantic is not None:
+        name, vector = SEMANTIC, encoders.semantic.embed([image])[0]
+    else:
+        raise ValueError("semantic image search needs VIDSEARCH_JOINT_MODEL or VIDSEARCH_SEMANTIC=1")
+    moments = moments_for_vector(store, catalog, settings, name, vector, limit=limit, video_id=video_id,
+                                 after=after, before=before)
+    for m in moments:
+        m.extra["why"] = [f"{'image-text model' if name == JOINT else 'semantic features'} {m.score:.2f}"]
+    return moments

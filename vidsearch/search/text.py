@@ -1,0 +1,281 @@
+"""Query by free text: "a dog on a skateboard", "EXIT sign", "red car".
+
+Signals (each a score in [0, 1] per stored keyframe):
+
+``concept``
+    the query embedded by MiniLM, searched against the keyframes' concept vectors (ConSE over
+    EfficientNet-Lite0's ImageNet classes, :mod:`vidsearch.models.concepts`; the ``person`` and
+    ``face`` detectors join that mix when they run). The cosine ``c`` is put on the query's own
+    scale: ``(c - mean) / (max - mean)`` over the query's similarities to every concept, so 0 is
+    "no closer than an average concept" and 1 is "entirely the concept that best matches the
+    words", clipped to [0, 1].
+``text``
+    words read on screen (Tesseract, payload ``text`` with a full-text index): the share of the
+    query's content words (weighted by length) found in the frame's text; 1 when they appear in
+    order. A ``"quoted phrase"`` must appear on screen: only frames whose text has it are returned.
+``joint``
+    when a CLIP-family model is configured (:mod:`vidsearch.models.joint`): its text-image cosine,
+    mapped linearly from 0.15 (unrelated) to 0.35 (a good match) onto [0, 1].
+``colour``
+    when ingestion ran the ``colour`` detector and the query names a colour ("red", "navy"...):
+    the concept score is scaled by how much of the frame's salient area has that colour.
+
+Fusion is a noisy-OR, ``1 - (1 - 0.8 concept)(1 - 0.9 joint)(1 - 0.9 text)``: a full on-screen
+match outranks a visual guess, two signals that agree beat either alone. Frames become moments
+(:func:`vidsearch.search.moment.merge_hits`) from the hits of each video that score at least
+``KEEP`` of that video's best, so a multi-scene file answers with the matching scene; a moment's
+score mixes its best frame with the mean of its top three. Each moment carries ``why``: the
+signals that matched at its best frame, e.g. ``["concept: sulphur-crested cockatoo 0.71",
+"text on screen: 'exit'"]``.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vidsearch.records import FrameHit, Moment
+from vidsearch.search.moment import merge_hits
+
+W_CONCEPT, W_JOINT, W_TEXT = 0.8, 0.9, 0.9
+KEEP = 0.8  # frames scoring below this share of their video's best do not extend its moments
+SNAP_MAX = 15.0  # a moment inside shots no longer than this (s) spans those whole shots
+JOINT_LO, JOINT_HI = 0.15, 0.35
+STOPWORDS = frozenset("""a an the of on in at to and or with without from by for into onto over under near
+    is are was were be being been this that these those it its his her their some any one two three
+    who what where when which while very most more""".split())
+# Words that say where text is, not what it says ("EXIT sign" -> read "exit").
+TEXT_CONTAINERS = frozenset("""sign signs text caption captions subtitle subtitles title titles logo logos
+    written writing word words saying says reads reading label labels banner board plate screen""".split())
+_TOKEN = re.compile(r"[0-9a-z]+")
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+@dataclass
+class ParsedQuery:
+    text: str  # what the encoders embed (quotes removed)
+    words: list[str]  # content words
+    ocr_words: list[str]  # words to look for on screen
+    phrases: list[list[str]] = field(default_factory=list)  # quoted: must be on screen, in order
+
+
+def parse_query(query: str) -> ParsedQuery:
+    query = (query or "").strip()
+    phrases = [tokens(p) for p in re.findall(r'"([^"]+)"', query)]
+    phrases = [p for p in phrases if p]
+    plain = query.replace('"', " ").strip()
+    if not tokens(plain):
+        raise ValueError("the text query has no words")
+    words = [w for w in tokens(plain) if w not in STOPWORDS]
+    ocr = [w for w in words if w not in TEXT_CONTAINERS] or words
+    return ParsedQuery(text=" ".join(plain.split()), words=words, ocr_words=list(dict.fromkeys(ocr)), phrases=phrases)
+
+
+def _contains(seq: list[str], sub: list[str]) -> bool:
+    n = len(sub)
+    return any(seq[i:i + n] == sub for i in range(len(seq) - n + 1)) if n else False
+
+
+def text_score(frame_text: str, q: ParsedQuery) -> tuple[float, list[str]]:
+    """(score, matched words) of a frame's on-screen text for the query."""
+    seq = tokens(frame_text or "")
+    have = set(seq)
+    matched = [w for w in q.ocr_words if w in have]
+    if not matched:
+        return 0.0, []
+    if len(q.ocr_words) > 1 and _contains(seq, q.ocr_words):
+        return 1.0, matched
+    weight = {w: min(len(w), 8) for w in q.ocr_words}
+    share = sum(weight[w] for w in matched) / sum(weight.values())
+    return (0.9 * share if len(q.ocr_words) > 1 else share), matched  # in order scores 1 (above)
+
+
+@dataclass
+class _Frame:
+    hit: FrameHit
+    concept: float = 0.0
+    joint: float = 0.0
+    text: float = 0.0
+    text_words: list[str] = field(default_factory=list)
+    colour: tuple[str, float] | None = None
+    score: float = 0.0
+
+
+def _key(hit: FrameHit) -> tuple[str, float]:
+    return hit.video_id, round(hit.timestamp, 3)
+
+
+def search_text(query: str, *, encoders, store, catalog, settings, limit: int = 10, video_id: str | None = None,
+                after: float | None = None, before: float | None = None, wall_after: float | None = None,
+                wall_before: float | None = None, candidates: int | None = None) -> list[Moment]:
+    """Moments that match a free-text query, best first; each with ``extra["why"]``."""
+    from vidsearch.index.store import CONCEPT, JOINT
+    from vidsearch.models.detectors import query_colours
+
+    if limit < 1:
+        return []
+    q = parse_query(query)
+    k = candidates or max(200, 20 * limit)
+    filters = dict(video_id=video_id, start=after, end=before)
+    walls = {n: v for n, v in (("wall_after", wall_after), ("wall_before", wall_before)) if v is not None}
+    frames: dict[tuple[str, float], _Frame] = {}
+
+    def slot(hit: FrameHit) -> _Frame:
+        f = frames.get(_key(hit))
+        if f is None:
+            f = frames[_key(hit)] = _Frame(hit)
+        elif not f.hit.extra and hit.extra:
+            f.hit = hit
+        return f
+
+    concepts = encoders.concepts
+    sims = None
+    used = []
+    segments_of = None
+    if concepts is not None and CONCEPT in store.dims:
+        used.append("concept")
+        qv = concepts.embed_query(q.text)
+        sims = concepts.similarities(qv)
+        lo, hi = float(sims.mean()), float(sims.max())
+
+        def norm(c: float) -> float:
+            return float(np.clip((c - lo) / max(hi - lo, 1e-6), 0.0, 1.0))
+
+        for h in store.search_frames(CONCEPT, qv, k, **filters, **walls):
+            slot(h).concept = norm(h.score)
+
+        def segments_of(vid: str):  # noqa: F811 -- the shots of a video, with their concept score
+            return [(seg, norm(score)) for seg, score in store.search_segments(CONCEPT, qv, 10_000, video_id=vid)]
+    joint = encoders.joint
+    if joint is not None and JOINT in store.dims:
+        used.append("joint")
+        jv = joint.encode_texts([q.text])[0]
+        for h in store.search_frames(JOINT, jv, k, **filters, **walls):
+            slot(h).joint = float(np.clip((h.score - JOINT_LO) / (JOINT_HI - JOINT_LO), 0.0, 1.0))
+    try:
+        text_hits = store.search_text(q.ocr_words + [w for p in q.phrases for w in p], 5 * k, **filters, **walls)
+        used.append("text")
+    except NotImplementedError:
+        text_hits = []
+    for h in text_hits:
+        s, words = text_score(h.extra.get("text", ""), q)
+        if s > 0:
+            f = slot(h)
+            f.text, f.text_words = s, words
+    if not used:
+        raise ValueError("text search needs the concept vectors (VIDSEARCH_CONCEPTS=1 and VIDSEARCH_SEMANTIC=1 "
+                         "at ingest), on-screen text (VIDSEARCH_OCR=1) or a joint model (VIDSEARCH_JOINT_MODEL)")
+
+    colours = query_colours(tokens(q.text))
+    for f in frames.values():
+        if q.phrases and not all(_contains(tokens(f.hit.extra.get("text", "")), p) for p in q.phrases):
+            f.score = 0.0
+            continue
+        shares = f.hit.extra.get("colours")
+        c = f.concept
+        if colours and isinstance(shares, dict):
+            share = float(np.mean([float(shares.get(name, 0.0)) for name in colours]))
+            f.colour = (colours[0], share)
+            c *= 0.75 + 0.25 * min(1.0, share / 0.25)
+        f.score = 1 - (1 - W_CONCEPT * c) * (1 - W_JOINT * f.joint) * (1 - W_TEXT * f.text)
+    return _moments([f for f in frames.values() if f.score > 0], q, sims, encoders, catalog, settings, limit,
+                    segments_of)
+
+
+def _snap(spans, segments_of, videos: set[str]):
+    """Widen each span to the shots it lies in, when they are short; merge what then overlaps.
+    Returns ``{id(span): best shot concept score}`` for the spans of ``videos``."""
+    seg_score: dict[int, float] = {}
+    for vid in videos:
+        segs = sorted(segments_of(vid), key=lambda x: x[0].start)
+        if not segs:
+            continue
+        mine = sorted((sp for sp in spans if sp.video_id == vid), key=lambda sp: sp.start)
+        for sp in mine:
+            inside = [(seg, sc) for seg, sc in segs if seg.end > sp.start and seg.start < sp.end]
+            if not inside:
+                continue
+            seg_score[id(sp)] = max(sc for _, sc in inside)
+            if all(seg.end - seg.start <= SNAP_MAX for seg, _ in inside):
+                sp.start, sp.end = min(seg.start for seg, _ in inside), max(seg.end for seg, _ in inside)
+        for a, b in zip(mine, mine[1:]):  # snapped spans that now overlap: keep the better one's extent
+            if b.start < a.end and b.hits and a.hits:
+                keep, drop = (a, b) if a.score >= b.score else (b, a)
+                keep.start, keep.end = min(a.start, b.start), max(a.end, b.end)
+                keep.hits += drop.hits
+                drop.hits = 0  # dropped below
+    return seg_score
+
+
+def _moments(frames: list[_Frame], q: ParsedQuery, sims, encoders, catalog, settings, limit: int,
+             segments_of=None) -> list[Moment]:
+    period = 1.0 / settings.sample_fps
+    by_video: dict[str, list[_Frame]] = defaultdict(list)
+    for f in frames:
+        by_video[f.hit.video_id].append(f)
+    kept: list[FrameHit] = []
+    lookup: dict[tuple[str, float], _Frame] = {}
+    for vid, vframes in by_video.items():
+        best = max(f.score for f in vframes)
+        for f in vframes:
+            if f.score >= KEEP * best:
+                hit = FrameHit(f.hit.video_id, f.hit.timestamp, f.hit.segment_index, f.score, f.hit.until)
+                kept.append(hit)
+                lookup[_key(hit)] = f
+    spans = merge_hits(kept, gap=max(settings.moment_gap, 1.5 * period), sample_period=period)
+    seg_score: dict[int, float] = {}
+    if segments_of is not None:
+        videos: list[str] = []
+        for sp in spans:  # spans come best first: snap the videos that can reach the answer
+            if sp.video_id not in videos:
+                videos.append(sp.video_id)
+        seg_score = _snap(spans, segments_of, set(videos[: 3 * limit]))
+        spans = [sp for sp in spans if sp.hits > 0]
+    scored = []
+    for span in spans:
+        members = sorted((f.score for f in by_video[span.video_id]
+                          if span.start <= f.hit.timestamp < span.end and f.score >= KEEP * span.score), reverse=True)
+        top = float(np.mean(members[:3] or [span.score]))
+        score = 0.8 * span.score + 0.2 * top
+        scored.append((score, span))
+    scored.sort(key=lambda x: (-x[0], x[1].video_id, x[1].start))
+    moments: list[Moment] = []
+    records: dict = {}
+    for score, span in scored:
+        if span.video_id not in records:
+            records[span.video_id] = catalog.get(span.video_id)
+        rec = records[span.video_id]
+        if rec is None or rec.status != "indexed":
+            continue  # points of a video being (re)indexed or deleted
+        f = lookup[(span.video_id, round(span.timestamp, 3))]
+        thumb = settings.thumbnails_dir / span.video_id / f"{span.segment_index:05d}.jpg"
+        moments.append(Moment(
+            video_id=span.video_id, path=rec.path, start=span.start,
+            end=min(span.end, rec.duration or span.end), timestamp=span.timestamp, score=score,
+            thumbnail=str(thumb) if thumb.exists() else None, extra={"why": why(f, sims, encoders)},
+        ))
+        if len(moments) == limit:
+            break
+    return moments
+
+
+def why(f: _Frame, sims, encoders) -> list[str]:
+    out = []
+    if f.text > 0:
+        out.append(f"text on screen: '{' '.join(f.text_words)}'")
+    if f.concept >= 0.15 and sims is not None and encoders.concepts is not None:
+        top = f.hit.extra.get("concepts") or []
+        named = encoders.concepts.explain(sims, top, limit=2)
+        out.extend(f"concept: {name} {weight:.2f}" for name, weight in named)
+        if not named:
+            out.append(f"concept match {f.concept:.2f}")
+    if f.colour is not None:
+        out.append(f"colour: {f.colour[0]} {f.colour[1]:.2f}")
+    if f.joint > 0:
+        out.append(f"image-text model {f.joint:.2f}")
+    return out

@@ -1,0 +1,390 @@
+"""``GET /api/v1/openapi.json``: the OpenAPI 3.1 description of API v1, written to match the code.
+
+Each shape is declared once under ``components/schemas`` (Moment, Video, Job, IngestResult, Error,
+...) and referenced everywhere it is used. ``tests/web/test_openapi.py`` runs schemathesis against
+a live server with this document, so a response that does not conform fails the tests.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+bp = Blueprint("openapi", __name__)
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(type_: str, **kw) -> dict:
+    return {"type": [type_, "null"], **kw}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict:
+    return {"$ref": "#/components/responses/Error", "description": description}
+
+
+ERROR_CODES = (
+    "bad_request, bad_limit, bad_time, bad_region, no_image, no_file, bad_path, no_videos, not_supported, "
+    "unauthorized, path_not_allowed, not_found, video_not_found, job_not_found, thumbnail_not_found, "
+    "file_missing, method_not_allowed, video_busy, payload_too_large, unsupported_media_type, "
+    "range_not_satisfiable, insufficient_storage, internal_error, model_unavailable"
+)
+
+SCHEMAS: dict = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": f"machine-readable: {ERROR_CODES}"},
+                "message": {"type": "string", "description": "for a person to read"},
+            },
+        }},
+    },
+    "Moment": {
+        "type": "object",
+        "description": "A span of one video that answers a query: exactly `vidsearch search --json`'s "
+                       "result (vidsearch.records.Moment.to_dict) plus two URLs.",
+        "required": ["video_id", "path", "start", "end", "timestamp", "score", "thumbnail", "thumbnail_url",
+                     "stream_url"],
+        "properties": {
+            "video_id": {"type": "string"},
+            "path": {"type": "string", "description": "the video file on the server"},
+            "start": {"type": "number", "minimum": 0, "description": "seconds"},
+            "end": {"type": "number", "minimum": 0, "description": "seconds"},
+            "timestamp": {"type": "number", "minimum": 0, "description": "the best-matching frame, seconds"},
+            "score": {"type": "number", "description": "cosine similarity of copy descriptors (1 = same picture)"},
+            "thumbnail": _nullable("string", description="the segment's JPEG on the server"),
+            "thumbnail_url": _nullable("string", format="uri-reference"),
+            "stream_url": {"type": "string", "format": "uri-reference"},
+            "query_start": {"type": "number", "minimum": 0, "description": "clip queries: where in the clip (s)"},
+            "query_end": {"type": "number", "minimum": 0, "description": "clip queries"},
+        },
+    },
+    "Match": {
+        "type": "object",
+        "description": "A span of the query clip that is a copy of a span of an indexed video: exactly "
+                       "`vidsearch dedup --json`'s match (vidsearch.records.Match.to_dict) plus two URLs.",
+        "required": ["video_id", "path", "ref_start", "ref_end", "query_start", "query_end", "score",
+                     "ref_thumbnail_url", "stream_url"],
+        "properties": {
+            "video_id": {"type": "string"},
+            "path": {"type": "string"},
+            "ref_start": {"type": "number", "minimum": 0, "description": "seconds in the indexed video"},
+            "ref_end": {"type": "number", "minimum": 0},
+            "query_start": {"type": "number", "minimum": 0, "description": "seconds in the clip"},
+            "query_end": {"type": "number", "minimum": 0},
+            "score": {"type": "number", "description": "calibrated copy score (a copy at or above the threshold)"},
+            "ref_thumbnail_url": _nullable("string", format="uri-reference"),
+            "stream_url": {"type": "string", "format": "uri-reference"},
+        },
+    },
+    "Video": {
+        "type": "object",
+        "description": "One catalog record (`vidsearch videos --json`) plus its stream URL.",
+        "required": ["id", "path", "status", "size", "mtime", "duration", "fps", "width", "height", "error",
+                     "frames", "segments", "added_at", "indexed_at", "stream_url"],
+        "properties": {
+            "id": {"type": "string", "description": "content hash of the file"},
+            "path": {"type": "string"},
+            "status": {"type": "string", "enum": ["queued", "indexing", "indexed", "failed"]},
+            "size": {"type": "integer", "minimum": 0},
+            "mtime": {"type": "number"},
+            "duration": _nullable("number", minimum=0),
+            "fps": _nullable("number", minimum=0),
+            "width": _nullable("integer", minimum=0),
+            "height": _nullable("integer", minimum=0),
+            "error": _nullable("string"),
+            "frames": {"type": "integer", "minimum": 0, "description": "keyframes stored"},
+            "segments": {"type": "integer", "minimum": 0},
+            "added_at": {"type": "number", "description": "Unix time"},
+            "indexed_at": _nullable("number", description="Unix time"),
+            "camera": _nullable("string", description="the camera that recorded it, when known"),
+            "wall_start": _nullable("number", description="wall-clock start of the recording (Unix time), when known"),
+            "stream_url": {"type": "string", "format": "uri-reference"},
+        },
+    },
+    "IngestResult": {
+        "type": "object",
+        "description": "One file's ingest result, as `vidsearch ingest --json` prints it.",
+        "required": ["path", "status", "video_id", "error", "duration", "samples", "keyframes", "segments", "times"],
+        "properties": {
+            "path": {"type": "string"},
+            "status": {"type": "string", "enum": ["indexed", "skipped", "failed"]},
+            "video_id": _nullable("string"),
+            "error": _nullable("string"),
+            "duration": {"type": "number", "minimum": 0},
+            "samples": {"type": "integer", "minimum": 0},
+            "keyframes": {"type": "integer", "minimum": 0},
+            "segments": {"type": "integer", "minimum": 0},
+            "times": {"type": "object", "additionalProperties": {"type": "number"},
+                      "description": "seconds per stage"},
+        },
+    },
+    "Job": {
+        "type": "object",
+        "description": "A background ingest job of this server.",
+        "required": ["id", "video_id", "path", "status", "progress", "error", "created_at", "finished_at", "result"],
+        "properties": {
+            "id": {"type": "string"},
+            "video_id": _nullable("string", description="known at once for uploads; else once the job starts"),
+            "path": {"type": "string"},
+            "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+            "progress": {"type": "number", "minimum": 0, "maximum": 1},
+            "error": _nullable("string"),
+            "created_at": {"type": "number", "description": "Unix time"},
+            "finished_at": _nullable("number", description="Unix time"),
+            "result": {"oneOf": [_ref("IngestResult"), {"type": "null"}]},
+        },
+    },
+    "Accepted": {
+        "type": "object",
+        "required": ["video_id", "job_id"],
+        "properties": {
+            "video_id": _nullable("string", description="null for a server file not seen before: see the job"),
+            "job_id": {"type": "string"},
+        },
+    },
+    "AcceptedFolder": {
+        "type": "object",
+        "required": ["jobs", "refused"],
+        "properties": {
+            "jobs": {"type": "array", "items": {
+                "type": "object",
+                "required": ["video_id", "job_id", "path"],
+                "properties": {"video_id": _nullable("string"), "job_id": {"type": "string"},
+                               "path": {"type": "string"}},
+            }},
+            "refused": {"type": "array", "items": {"type": "string"},
+                        "description": "files skipped because a symbolic link leads outside the allowed roots"},
+        },
+    },
+    "SearchResults": {
+        "type": "object",
+        "required": ["results"],
+        "properties": {"results": {"type": "array", "items": _ref("Moment")}},
+    },
+    "VideoList": {
+        "type": "object",
+        "required": ["videos"],
+        "properties": {"videos": {"type": "array", "items": _ref("Video")}},
+    },
+    "JobList": {
+        "type": "object",
+        "required": ["jobs"],
+        "properties": {"jobs": {"type": "array", "items": _ref("Job")}},
+    },
+    "DedupResults": {
+        "type": "object",
+        "required": ["matches"],
+        "properties": {"matches": {"type": "array", "items": _ref("Match")}},
+    },
+    "Deleted": {
+        "type": "object",
+        "required": ["deleted"],
+        "properties": {"deleted": {"type": "string"}},
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "videos"],
+        "properties": {"status": {"type": "string", "enum": ["ok"]}, "videos": {"type": "integer", "minimum": 0}},
+    },
+}
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+# by the file's extension: video/*, image/gif (a video format), else application/octet-stream
+_STREAM_TYPES = {"video/*": _BINARY, "image/gif": _BINARY, "application/octet-stream": _BINARY}
+_VIDEO_ID = {"name": "video_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_WRITE_SECURITY = [{}, {"bearer": []}, {"apiKey": []}]  # {}: no key needed when none is configured
+
+
+def _search_form() -> dict:
+    return {
+        "type": "object",
+        "oneOf": [{"required": ["image"]}, {"required": ["clip"]}],
+        "properties": {
+            "image": {"type": "string", "format": "binary", "description": "the query picture (JPEG, PNG, WebP, ...)"},
+            "clip": {"type": "string", "format": "binary", "description": "a video clip: where does its footage appear?"},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+            "video_id": {"type": "string", "description": "search only this video"},
+            "after": {"type": "string", "description": "only moments after this video time: seconds or [HH:]MM:SS"},
+            "before": {"type": "string", "description": "only moments before this video time"},
+            "region": {"type": "string", "description": "x,y,w,h in pixels of the image: search only that part "
+                                                        "(images only)"},
+        },
+    }
+
+
+def build_document(max_query_mb: float, max_upload_mb: float) -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "vidsearch API",
+            "version": "1",
+            "description": "Find where a picture appears in your videos; add, list, stream and delete videos. "
+                           "Every error is JSON `{\"error\": {\"code\", \"message\"}}`. Write endpoints need the "
+                           "API key when the server has one (VIDSEARCH_API_KEY).",
+        },
+        "servers": [{"url": "/"}],
+        "paths": {
+            "/healthz": {"get": {
+                "operationId": "health",
+                "summary": "Liveness and the number of videos",
+                "responses": {"200": _json(_ref("Health"), "the server is up")},
+            }},
+            "/api/v1/search": {"post": {
+                "operationId": "search",
+                "summary": "Find the moments that match a still image or a video clip",
+                "description": f"Upload at most {max_query_mb:g} MiB (VIDSEARCH_MAX_QUERY_MB).",
+                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _search_form()}}},
+                "responses": {
+                    "200": _json(_ref("SearchResults"), "ranked moments, best first"),
+                    "400": _error("a malformed query (no image, bad limit, time or region)"),
+                    "404": _error("video_id names no video"),
+                    "413": _error("the upload is over the query limit"),
+                    "415": _error("the upload is not a readable image or video"),
+                    "503": _error("a model package is missing"),
+                },
+            }},
+            "/api/v1/dedup": {"post": {
+                "operationId": "dedup",
+                "summary": "Is this clip's footage already in the archive? The copies, with spans in both videos",
+                "description": f"Upload at most {max_query_mb:g} MiB (VIDSEARCH_MAX_QUERY_MB).",
+                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                    "type": "object", "required": ["clip"],
+                    "properties": {"clip": {"type": "string", "format": "binary"}},
+                }}}},
+                "responses": {
+                    "200": _json(_ref("DedupResults"), "the copies, best first; empty when the footage is new"),
+                    "400": _error("no clip"),
+                    "413": _error("the upload is over the query limit"),
+                    "415": _error("the upload is not a readable video"),
+                    "503": _error("a model package is missing"),
+                },
+            }},
+            "/api/v1/videos": {
+                "get": {
+                    "operationId": "listVideos",
+                    "summary": "Every video with its status",
+                    "responses": {"200": _json(_ref("VideoList"), "the catalog, oldest first")},
+                },
+                "post": {
+                    "operationId": "addVideos",
+                    "summary": "Upload a video, or name a file or folder on the server, to be indexed in the background",
+                    "description": f"Uploads: at most {max_upload_mb:g} MiB (VIDSEARCH_MAX_UPLOAD_MB). Server paths: "
+                                   "absolute, without `..`, under VIDSEARCH_ALLOWED_ROOTS (symbolic links that lead "
+                                   "out are refused). Follow the job with GET /api/v1/jobs/{job_id}.",
+                    "security": _WRITE_SECURITY,
+                    "requestBody": {"required": True, "content": {
+                        "multipart/form-data": {"schema": {
+                            "type": "object", "required": ["file"],
+                            "properties": {"file": {"type": "string", "format": "binary"}},
+                        }},
+                        "application/json": {"schema": {
+                            "type": "object", "required": ["path"],
+                            "properties": {
+                                "path": {"type": "string", "minLength": 1, "pattern": "^/[^\u0000]*$",
+                                         "description": "absolute path on the server"},
+                                "force": {"type": "boolean", "default": False,
+                                          "description": "index again even when already indexed"},
+                            },
+                        }},
+                    }},
+                    "responses": {
+                        "202": {
+                            "description": "queued: one job (an upload or a file), or one job per file of a folder",
+                            "headers": {"Location": {"description": "the job (single file)",
+                                                     "schema": {"type": "string"}}},
+                            "content": {"application/json": {"schema": {
+                                "oneOf": [_ref("Accepted"), _ref("AcceptedFolder")]}}},
+                        },
+                        "400": _error("no file, a malformed body or path, or a folder without videos"),
+                        "401": _error("the API key is missing or wrong"),
+                        "403": _error("the path is not allowed (outside the roots, `..`, path ingestion disabled)"),
+                        "404": _error("the path does not exist"),
+                        "413": _error("the upload is over the limit"),
+                        "415": _error("the upload is not a video, or the body is neither multipart nor JSON"),
+                        "507": _error("not enough free disk space"),
+                    },
+                },
+            },
+            "/api/v1/videos/{video_id}": {
+                "parameters": [_VIDEO_ID],
+                "get": {
+                    "operationId": "getVideo",
+                    "summary": "One video",
+                    "responses": {"200": _json(_ref("Video"), "the video"), "404": _error("no such video")},
+                },
+                "delete": {
+                    "operationId": "deleteVideo",
+                    "summary": "Remove a video's vectors, thumbnails and record (and its file, when it was uploaded)",
+                    "security": _WRITE_SECURITY,
+                    "responses": {
+                        "200": _json(_ref("Deleted"), "deleted"),
+                        "401": _error("the API key is missing or wrong"),
+                        "404": _error("no such video"),
+                        "409": _error("the video is being indexed right now"),
+                    },
+                },
+            },
+            "/api/v1/videos/{video_id}/stream": {"get": {
+                "operationId": "streamVideo",
+                "summary": "The video file, with HTTP Range support so that players can seek",
+                "parameters": [_VIDEO_ID, {"name": "Range", "in": "header", "required": False,
+                                           "schema": {"type": "string"}, "description": "e.g. bytes=0-1023"}],
+                "responses": {
+                    "200": {"description": "the whole file", "content": _STREAM_TYPES},
+                    "206": {"description": "the requested range", "content": _STREAM_TYPES},
+                    "404": _error("no such video, or its file is gone"),
+                    "416": _error("the range lies outside the file"),
+                },
+            }},
+            "/api/v1/videos/{video_id}/segments/{index}/thumbnail": {"get": {
+                "operationId": "segmentThumbnail",
+                "summary": "A segment's thumbnail (the `thumbnail_url` of a moment)",
+                "parameters": [_VIDEO_ID, {"name": "index", "in": "path", "required": True,
+                                           "schema": {"type": "integer", "minimum": 0}}],
+                "responses": {
+                    "200": {"description": "JPEG", "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+                    "404": _error("no such video or segment"),
+                },
+            }},
+            "/api/v1/jobs": {"get": {
+                "operationId": "listJobs",
+                "summary": "The background ingest jobs this server remembers, newest first",
+                "responses": {"200": _json(_ref("JobList"), "jobs")},
+            }},
+            "/api/v1/jobs/{job_id}": {"get": {
+                "operationId": "getJob",
+                "summary": "One job: status, progress (0..1), error, and the ingest result once finished",
+                "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _json(_ref("Job"), "the job"), "404": _error("no such job")},
+            }},
+            "/api/v1/openapi.json": {"get": {
+                "operationId": "openapi",
+                "summary": "This document",
+                "responses": {"200": {"description": "OpenAPI 3.1",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}}},
+            }},
+        },
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": {"Error": _json(_ref("Error"), "an error")},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "VIDSEARCH_API_KEY"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "VIDSEARCH_API_KEY"},
+            },
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    settings = current_app.extensions["vidsearch.library"].settings
+    return jsonify(build_document(settings.max_query_mb, settings.max_upload_mb))

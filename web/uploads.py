@@ -1,0 +1,138 @@
+"""Video uploads: streamed to disk in the upload folder, hashed on the way, stored under generated names.
+
+The multipart parser writes an uploaded file through :class:`HashingFile` straight into a hidden
+temporary file inside the upload folder (``.part-*``, deleted when closed, so an aborted or refused
+upload leaves nothing behind). Once the body is complete, :func:`keep_upload` gives it its final
+name ``<uploads>/<random token>/<sanitised name>`` with a hard link: the user's file name is only
+ever used after :func:`safe_name` and only as the last component, inside a folder whose name the
+server generated. The content hash (the catalog's video id, :func:`vidsearch.catalog.content_id`)
+is computed while the bytes are written, so the answer can name the video without reading the file
+again.
+
+(waitress, like most WSGI servers, receives the whole request body before the application runs, and
+spools large bodies to its own temporary file first; see the README's production notes.)
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+
+from flask import Request
+from werkzeug.utils import secure_filename
+
+UPLOAD_DIR_KEY = "vidsearch.upload_dir"  # set in the WSGI environ by the view that accepts uploads
+MAX_NAME = 120
+
+
+class HashingFile:
+    """A writable temporary file that hashes what is written (BLAKE2b-64, as ``content_id``)."""
+
+    def __init__(self, folder: Path) -> None:
+        self._file = tempfile.NamedTemporaryFile(dir=folder, prefix=".part-", suffix=".upload")
+        self._hash = hashlib.blake2b(digest_size=8)
+        self.size = 0
+
+    def write(self, data) -> int:
+        self._hash.update(data)
+        self.size += len(data)
+        return self._file.write(data)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+    @property
+    def name(self) -> str:
+        return self._file.name
+
+    def __getattr__(self, name: str):  # read, seek, tell, flush, close, fileno, ...
+        return getattr(self._file, name)
+
+    def __iter__(self):
+        return iter(self._file)
+
+
+class UploadRequest(Request):
+    """Flask's request, except that file parts of a request whose view set :data:`UPLOAD_DIR_KEY`
+    go to a :class:`HashingFile` in that folder (instead of a temporary file in ``/tmp``)."""
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
+        folder = self.environ.get(UPLOAD_DIR_KEY)
+        if folder is None:
+            return super()._get_file_stream(total_content_length, content_type, filename, content_length)
+        return HashingFile(Path(folder))
+
+
+def safe_name(filename: str | None, default: str = "video") -> str:
+    """A file name that is safe as the last component of a path: ASCII letters, digits, ``._-``,
+    no leading dot, at most :data:`MAX_NAME` characters, extension kept."""
+    name = secure_filename(filename or "").lstrip("._")
+    if not name:
+        suffix = Path(filename or "").suffix
+        suffix = secure_filename(suffix) if suffix else ""
+        name = default + (suffix if suffix.startswith(".") else "")
+    if len(name) > MAX_NAME:
+        stem, suffix = os.path.splitext(name)
+        suffix = suffix[:16]
+        name = stem[: MAX_NAME - len(suffix)] + suffix
+    return name
+
+
+def keep_upload(part: HashingFile, uploads_dir: Path, filename: str | None) -> Path:
+    """Give a completely received upload its final, generated path; the temporary file goes away
+    when ``part`` is closed."""
+    part.flush()
+    folder = uploads_dir / secrets.token_hex(8)
+    folder.mkdir(mode=0o750)
+    final = folder / safe_name(filename)
+    try:
+        os.link(part.name, final)
+    except OSError:  # a file system without hard links: copy instead
+        part.seek(0)
+        with open(final, "wb") as out:
+            shutil.copyfileobj(part, out, 1 << 20)
+    return final
+
+
+def remove_upload(path: str | Path, uploads_dir: Path) -> bool:
+    """Delete an uploaded file and its generated folder; refuses anything outside ``uploads_dir``."""
+    root = uploads_dir.resolve()
+    path = Path(path)
+    if path.is_symlink() or not path.resolve().is_relative_to(root) or path.resolve() == root:
+        return False
+    path = path.resolve()
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    folder = path.parent
+    if folder != root and folder.parent == root:
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            pass
+    return True
+
+
+def is_upload(path: str | Path, uploads_dir: Path) -> bool:
+    try:
+        return Path(path).resolve().is_relative_to(uploads_dir.resolve())
+    except OSError:
+        return False
+
+
+def check_video(path: str | Path, name: str) -> None:
+    """Refuse (MediaError) a file that is not a video: unreadable, or a still picture (ffmpeg reads
+    PNG, JPEG, WebP... as one-frame "videos")."""
+    from vidsearch.media import MediaError, probe
+
+    info = probe(path)
+    if info.container.endswith("_pipe") or info.container == "image2" or info.frame_count <= 1:
+        raise MediaError(name, f"a still picture ({info.codec}), not a video")
+
+
+def free_bytes(folder: Path) -> int:
+    return shutil.disk_usage(folder).free
