@@ -309,7 +309,7 @@ def kill_trials(n: int, base_env: dict, tmp: Path, redis_url: str, log) -> dict:
 
     prefix = f"vsbench-{uuid.uuid4().hex[:8]}"
     extra = {"VIDSEARCH_SEMANTIC": "0", "VIDSEARCH_SAMPLE_FPS": "4", "VIDSEARCH_CHUNK_SECONDS": "5",
-             "VIDSEARCH_DECODE_CHUNK": "6", "VIDSEARCH_VISIBILITY_TIMEOUT": "15", "VIDSEARCH_TASK_TIME_LIMIT": "12"}
+             "VIDSEARCH_DECODE_CHUNK": "6", "VIDSEARCH_VISIBILITY_TIMEOUT": "40", "VIDSEARCH_TASK_TIME_LIMIT": "30"}
     env = cluster_env({**base_env, **extra}, tmp / "kill-data", redis_url, prefix)
     settings = Settings.from_env(env)
     jobs = JobStore.from_settings(settings)
@@ -391,6 +391,7 @@ def main() -> None:
     ap.add_argument("--kill-trials", type=int, default=10)
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--quick", action="store_true", help="2 x 15-s videos, 5-s chunks, 2 kill trials")
+    ap.add_argument("--name", help="output name (default workers, workers.quick)")
     ap.add_argument("--child-inproc", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_inproc:
@@ -398,7 +399,7 @@ def main() -> None:
         child_inproc(data, out, files)
         return
 
-    name = "workers.quick" if args.quick else "workers"
+    name = args.name or ("workers.quick" if args.quick else "workers")
     common.OUT.mkdir(parents=True, exist_ok=True)
     log_path = common.OUT / "logs" / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -451,6 +452,7 @@ def main() -> None:
                     "target_queue_overhead": 0.10,
                 }
                 log(f"summary: {json.dumps(report['summary'])}")
+                (common.OUT / f"{name}.json").write_text(json.dumps(report, indent=1))
             if args.kill_trials or args.quick:
                 n = 2 if args.quick else args.kill_trials
                 log(f"kill trials: {n}")

@@ -38,8 +38,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from celery import Celery, signals
-from celery.exceptions import SoftTimeLimitExceeded
+from celery import Celery, Task, signals
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 from vidsearch.config import Settings
 
@@ -133,7 +133,8 @@ def context(app: Celery) -> pipeline.Context:
 
             writer = RedisRelayWriter(settings, jobs)
         ctx = pipeline.Context(settings=settings, jobs=jobs, writer=writer, encoders=encoders,
-                               enqueue_chunk=enqueue_chunk, enqueue_finalize=enqueue_finalize, store=store)
+                               enqueue_chunk=enqueue_chunk, enqueue_finalize=enqueue_finalize, store=store,
+                               passthrough=(SoftTimeLimitExceeded,))
         _ctx["process"] = _Process(os.getpid(), ctx)
         return ctx
 
@@ -142,9 +143,9 @@ def warm_up(app: Celery) -> None:
     """Load the models in this process and start announcing it (after the fork)."""
     t0 = time.perf_counter()
     ctx = context(app)
-    ctx.encoders.copy  # noqa: B018 -- loads the model
-    if ctx.encoders.semantic is not None:
-        ctx.encoders.semantic  # noqa: B018
+    import numpy as np
+
+    ctx.encoders.embed([np.zeros((224, 224, 3), np.uint8)])  # load, and run once: a first run is slow
     log.info("worker process %d: models loaded in %.1f s", os.getpid(), time.perf_counter() - t0)
 
     def beat() -> None:
@@ -165,7 +166,12 @@ def _backoff(retries: int) -> float:
 
 def _run(task, fn, job_id: str, attempt: int, *args) -> str:
     app = task.app
-    ctx = context(app)
+    try:
+        ctx = context(app)  # opens the Qdrant server's client in direct mode
+    except Exception as exc:
+        if pipeline.is_transient(exc) and task.request.retries < MAX_RETRIES:
+            raise task.retry(exc=exc, countdown=_backoff(task.request.retries), max_retries=MAX_RETRIES)
+        raise
     try:
         return fn(ctx, job_id, attempt, *args)
     except pipeline.Backpressure as exc:
@@ -198,8 +204,34 @@ def _give_up(ctx: pipeline.Context, job_id: str, attempt: int, reason: str) -> N
         log.error("job %s: could not record its failure (%s): %s", job_id, exc, reason)
 
 
+class _JobTask(Task):
+    """A task whose failure fails its job. Celery calls ``on_failure`` in the pool process for an
+    exception that escapes, and in the worker's main process when the hard time limit killed the
+    pool process: the message is then acknowledged, so without this the job would wait for ever."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        if len(args) < 2:
+            return
+        job_id, attempt = args[0], args[1]
+        settings = self.app.vidsearch_settings
+        if isinstance(exc, TimeLimitExceeded):
+            reason = (f"a task of it was killed after VIDSEARCH_TASK_TIME_LIMIT ({settings.task_time_limit:g} s); "
+                      f"use shorter VIDSEARCH_CHUNK_SECONDS or a longer limit")
+        else:
+            reason = f"{self.name} failed: {type(exc).__name__}: {exc}"
+        try:
+            jobs = JobStore.from_settings(settings, patient=False)
+            job = jobs.get(job_id)
+            if job is not None and job.attempt == attempt and jobs.finish(job_id, attempt, "failed",
+                                                                          error=f"{job.path}: {reason}"):
+                log.warning("job %s failed: %s", job_id, reason)
+                self.app.send_task("vidsearch.discard", args=[job_id, attempt], queue=job.queue)
+        except Exception as err:  # Redis away: the job stays running, visibly stuck
+            log.error("job %s: could not record its failure (%s): %s", job_id, err, reason)
+
+
 def _register(app: Celery) -> None:
-    opts = dict(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+    opts = dict(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES, base=_JobTask)
 
     @app.task(name="vidsearch.prepare", **opts)
     def prepare(self, job_id: str, attempt: int) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -192,6 +193,8 @@ class _Owner:
         from .owner import sync_catalog
 
         try:
+            if self.store is not None:  # what the workers sent after the last job ended (a discard)
+                self.loop.settle(self.catalog)
             sync_catalog(self.catalog, self.loop.jobs)
             if self.store is not None:
                 self.loop.jobs.clear_heartbeat("owner")
@@ -264,7 +267,7 @@ def cmd_ingest(settings, args) -> int:
 def cmd_watch(settings, args) -> int:
     from vidsearch.ingest.watch import FolderWatch, recording_start
 
-    if not __import__("os").path.isdir(args.folder):
+    if not os.path.isdir(args.folder):
         raise ValueError(f"{args.folder} is not a folder")
     if args.pattern:
         from vidsearch.ingest.watch import pattern_regex

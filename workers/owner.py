@@ -243,6 +243,19 @@ class OwnerLoop:
         sync_catalog(catalog, self.jobs)
         return n
 
+    def settle(self, catalog: Catalog, quiet: float = 1.0, limit: float = 15.0) -> None:
+        """Drain until the relay has been empty for ``quiet`` seconds (at most ``limit``): a failed
+        job's ``discard`` follows its failure by a moment."""
+        deadline = time.monotonic() + limit
+        empty_since = None
+        while time.monotonic() < deadline:
+            if self.step(catalog, block_ms=200) or self.jobs.r.xlen(self.relay.stream):
+                empty_since = None
+            elif empty_since is None:
+                empty_since = time.monotonic()
+            elif time.monotonic() - empty_since >= quiet:
+                return
+
     def _run(self) -> None:
         catalog = Catalog(self.settings.catalog_path)
         try:

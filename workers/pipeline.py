@@ -81,6 +81,7 @@ class Context:
     enqueue_chunk: Callable[[Job, int], None]
     enqueue_finalize: Callable[[Job], None]
     store: Any = None  # direct mode: the store (finalise counts its points)
+    passthrough: tuple = ()  # exceptions the caller handles itself (Celery's soft time limit)
 
 
 def _fail(ctx: Context, job: Job, reason: str) -> None:
@@ -101,6 +102,8 @@ def _guard(ctx: Context, job: Job, fn: Callable[[], Any]) -> Any:
     except Backpressure:
         raise
     except Exception as exc:
+        if isinstance(exc, ctx.passthrough):
+            raise
         if is_transient(exc):
             raise
         log.exception("job %s (%s) failed", job.id, job.path)

@@ -220,6 +220,7 @@ def test_redis_restart_mid_job_recovers_or_fails_clearly(cluster):
         if owner.poll() is None:
             owner.kill()
     job = cluster.jobs.get(job_id)
+    print(f"after the Redis restart the job is {job.status}")  # shown with pytest -s
     with Library(cluster.settings) as lib:
         rec = lib.video(job.video_id)
         if job.status == "done":  # recovered: complete, nothing doubled

@@ -10,7 +10,7 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from tests.conftest import make_scenes, make_video
+from tests.conftest import make_scenes
 from tests.workers.conftest import Workers, _drop_prefix, vidsearch, worker_env
 from tests.workers.points import assert_exactly_once
 from vidsearch.config import Settings

@@ -61,3 +61,18 @@ def test_heartbeats_expire(jobs):
     assert len(jobs.workers()) == 1
     time.sleep(0.5)
     assert jobs.workers() == []
+
+
+def test_broker_settings_are_validated():
+    from vidsearch.config import ConfigError, Settings
+
+    base = {"VIDSEARCH_DATA_DIR": "/tmp/x"}
+    s = Settings.from_env({**base, "VIDSEARCH_BROKER_URL": "redis://h:6379/2", "VIDSEARCH_CHUNK_SECONDS": "60"})
+    assert (s.broker_url, s.chunk_seconds, s.queue, s.redis_prefix) == ("redis://h:6379/2", 60.0, "cpu", "vidsearch")
+    assert Settings.from_env(base).broker_url is None  # no broker: ingestion in-process
+    for bad in ({"VIDSEARCH_BROKER_URL": "amqp://h"},
+                {"VIDSEARCH_TASK_TIME_LIMIT": "3600", "VIDSEARCH_VISIBILITY_TIMEOUT": "3600"},
+                {"VIDSEARCH_CHUNK_SECONDS": "0.5"},
+                {"VIDSEARCH_QUEUE": "no queue"}):
+        with pytest.raises(ConfigError):
+            Settings.from_env({**base, **bad})

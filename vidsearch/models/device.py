@@ -113,6 +113,10 @@ def _ort_session(path: str, device: str, threads: int):
     # between batches; measured on 2 cores: ~60 vs ~90 images per CPU-second with spinning off.
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    # Batches change shape (keyframes per chunk, frame aspect): the CPU arena would keep a block per
+    # shape and grow with the video's length. Without it memory is returned after every run.
+    opts.enable_cpu_mem_arena = False
+    opts.enable_mem_pattern = False
     return ort.InferenceSession(path, sess_options=opts, providers=ort_providers(device))
 
 
