@@ -7,7 +7,7 @@ from vidsearch.config import ConfigError, Settings
 
 def test_defaults_need_no_configuration(tmp_path):
     s = Settings.from_env({"HOME": str(tmp_path)})
-    assert s.qdrant_url is None and s.device == "auto" and s.sample_fps == 1.0 and s.decoder == "auto"
+    assert s.qdrant_url is None and s.device == "auto" and s.sample_fps == 1.0 and s.decoder == "pyav"
     assert s.data_dir.name == "vidsearch"
     assert s.catalog_path.parent == s.data_dir and s.qdrant_path.parent == s.data_dir
 
@@ -15,11 +15,11 @@ def test_defaults_need_no_configuration(tmp_path):
 def test_environment_overrides_and_derived_paths(tmp_path):
     s = Settings.from_env({
         "VIDSEARCH_DATA_DIR": str(tmp_path / "d"), "VIDSEARCH_QDRANT_URL": "http://q:6333",
-        "VIDSEARCH_SAMPLE_FPS": "2.5", "VIDSEARCH_SEMANTIC": "off", "VIDSEARCH_DECODER": "PyAV",
+        "VIDSEARCH_SAMPLE_FPS": "2.5", "VIDSEARCH_SEMANTIC": "off", "VIDSEARCH_DECODER": "Auto",
         "VIDSEARCH_COPY_MODEL": "full",
     })
     assert s.data_dir == Path(tmp_path / "d") and s.qdrant_url == "http://q:6333"
-    assert (s.sample_fps, s.semantic, s.decoder, s.copy_model) == (2.5, False, "pyav", "full")
+    assert (s.sample_fps, s.semantic, s.decoder, s.copy_model) == (2.5, False, "auto", "full")
     assert s.thumbnails_dir == tmp_path / "d" / "thumbnails"
 
 
