@@ -13,7 +13,9 @@ For each size, in a child process (so memory and the store are per size):
 3. vector search only: ``store.search_frames("copy", q, limit=200)`` (the limit ``search_image``
    asks for), unfiltered and filtered by one ``video_id``; queries are stored vectors plus noise
    (cosine about 0.8 to their source), like a degraded copy of an indexed frame.
-4. end to end: ``Library.search_image(image)`` on 1280x720 RGB query images: resize to 224 px,
+4. baseline, same vectors and queries: exact top-200 by a float32 matrix product in numpy
+   (``M @ q`` + ``argpartition``), unfiltered and over one video's rows.
+5. end to end: ``Library.search_image(image)`` on 1280x720 RGB query images: resize to 224 px,
    SSCD embedding, search, merging hits into moments, catalog look-ups; unfiltered and filtered.
 
 p50/p95/mean over ``--queries`` (default 200) timed queries after 5 warm-up queries.
@@ -78,6 +80,7 @@ def child(n: int, out_json: str, queries: int, data_dir: str) -> None:
 
     # -- build ------------------------------------------------------------------------------
     keep: list[np.ndarray] = []  # a few stored vectors to derive queries from
+    matrix = np.empty((n, 512), np.float32)  # the same vectors for the numpy brute-force baseline
     t0 = time.perf_counter()
     store = open_store(settings)
     rep["open_empty_s"] = round(time.perf_counter() - t0, 3)
@@ -90,6 +93,7 @@ def child(n: int, out_json: str, queries: int, data_dir: str) -> None:
         vecs = rng.standard_normal((k, 512), dtype=np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
         kfs = [Keyframe(timestamp=float(t), segment_index=t // 10, until=float(t + 1), copy=vecs[t]) for t in range(k)]
+        matrix[done: done + k] = vecs
         if vi % max(1, n_videos // 50) == 0:
             keep.extend(vecs[rng.integers(0, k, 5)])
         gen_s += time.perf_counter() - g
@@ -119,6 +123,24 @@ def child(n: int, out_json: str, queries: int, data_dir: str) -> None:
     pairs = list(zip(qs, vids))
     rep["search_filtered_video"] = _stats(_timed(
         lambda p: store.search_frames("copy", p[0], SEARCH_LIMIT, video_id=p[1]), pairs))
+    # baseline: exact top-SEARCH_LIMIT by a float32 matrix product in numpy, same queries
+    def brute(q: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
+        scores = matrix[rows] @ q
+        k = min(SEARCH_LIMIT, scores.shape[0])
+        top = np.argpartition(-scores, k - 1)[:k]
+        return top[np.argsort(-scores[top])]
+
+    rep["numpy_bruteforce_unfiltered"] = _stats(_timed(brute, qs))
+    vid_index = {v: i for i, v in enumerate(video_ids)}
+    rep["numpy_bruteforce_filtered_video"] = _stats(_timed(
+        lambda p: brute(p[0], slice(vid_index[p[1]] * FRAMES_PER_VIDEO, (vid_index[p[1]] + 1) * FRAMES_PER_VIDEO)),
+        pairs))
+    agree = []  # the store's top 10 against numpy's exact top 10 (float16 storage may swap near-ties)
+    for q in qs[:20]:
+        exact = {(video_ids[i // FRAMES_PER_VIDEO], float(i % FRAMES_PER_VIDEO)) for i in brute(q)[:10]}
+        agree.append(len(exact & {(h.video_id, h.timestamp) for h in store.search_frames("copy", q, 10)}) / 10)
+    rep["store_recall_at_10_vs_numpy"] = round(float(np.mean(agree)), 3)
+    del matrix
     t = time.perf_counter()
     store.close()
     rep["close_s"] = round(time.perf_counter() - t, 2)
@@ -190,10 +212,16 @@ def run_size(n: int, queries: int, timeout: float) -> dict:
         rep["p50_vs_target"] = {k: common.ratio(rep[k]["p50_ms"], target)
                                 for k in ("search_unfiltered", "search_filtered_video", "e2e_unfiltered",
                                           "e2e_filtered_video")}
+    rep["store_vs_numpy_p50"] = {
+        "unfiltered": common.ratio(rep["search_unfiltered"]["p50_ms"], rep["numpy_bruteforce_unfiltered"]["p50_ms"]),
+        "filtered_video": common.ratio(rep["search_filtered_video"]["p50_ms"],
+                                       rep["numpy_bruteforce_filtered_video"]["p50_ms"]),
+    }
     print(f"[{n} frames] build {rep['build_s']} s ({rep['upsert_points_per_s']:.0f} pts/s), reopen {rep['reopen_s']} s; "
           f"search p50/p95 {rep['search_unfiltered']['p50_ms']}/{rep['search_unfiltered']['p95_ms']} ms, "
           f"filtered {rep['search_filtered_video']['p50_ms']}/{rep['search_filtered_video']['p95_ms']} ms; "
-          f"e2e {rep['e2e_unfiltered']['p50_ms']}/{rep['e2e_unfiltered']['p95_ms']} ms; "
+          f"e2e {rep['e2e_unfiltered']['p50_ms']}/{rep['e2e_unfiltered']['p95_ms']} ms; numpy brute force "
+          f"{rep['numpy_bruteforce_unfiltered']['p50_ms']}/{rep['numpy_bruteforce_unfiltered']['p95_ms']} ms; "
           f"peak RSS {rep['peak_rss_mib']} MiB", flush=True)
     return rep
 

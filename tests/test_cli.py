@@ -85,7 +85,7 @@ def test_search_and_dedup_by_clip(env, tmp_path):
 
     folder = tmp_path / "archive"
     folder.mkdir()
-    video = cf.scenes(folder / "a.mp4", [cf.MANDEL, cf.LIFE, cf.TESTSRC2])
+    video = cf.scenes(folder / "a.mp4", cf.INSETS[:3])
     other = cf.scenes(tmp_path / "never.mp4", [cf.PLASMA, cf.RINGS])
     run(env, "ingest", str(folder))
     copy = cf.cut(video, 3.0, 6.0, tmp_path / "upload.mp4", "crop70")

@@ -5,7 +5,9 @@ embedded store it holds the data folder's owner lock, so ``vidsearch ingest`` in
 cannot open the store while the server runs), advertises itself in ``server.json`` in the data
 folder (URL, pid and a token, so that the CLI can work through it: :mod:`vidsearch.remote`),
 queues interrupted ingest jobs again, serves until Ctrl+C or SIGTERM, then stops the ingest thread,
-removes ``server.json`` and closes the library.
+removes ``server.json`` and closes the library. With ``VIDSEARCH_BROKER_URL`` it also runs the
+owner loop of distributed ingestion (:mod:`workers.owner`): it writes the Celery workers' results
+into the embedded store it owns and keeps the catalog in step with the jobs in Redis.
 """
 from __future__ import annotations
 

@@ -28,11 +28,12 @@ def _library(data_dir: Path, encoders):
 
 @pytest.fixture(scope="session")
 def synthetic_library(tmp_path_factory, copy_encoders):
-    """Indexed: A (mandelbrot, life, testsrc2, gradients; 16 s), B (sierpinski, cellauto,
+    """Indexed: A (four still fractal views under a moving inset; 16 s), B (sierpinski, cellauto,
     colorspectrum; 12 s), R (testsrc, colorspectrum, then the same testsrc footage again: a copy
-    inside one video). Never indexed: C (a geq plasma, another gradient, rings)."""
+    inside one video; its still colour spectrum is also B's). Never indexed: C (a geq plasma,
+    another gradient, rings)."""
     tmp = tmp_path_factory.mktemp("clips")
-    a = cf.scenes(tmp / "a.mp4", [cf.MANDEL, cf.LIFE, cf.TESTSRC2, cf.GRAD])
+    a = cf.scenes(tmp / "a.mp4", cf.INSETS)
     b = cf.scenes(tmp / "b.mp4", [cf.SIERP, cf.CELL, cf.SPECTRUM])
     r = cf.scenes(tmp / "r.mp4", [cf.TESTSRC, cf.SPECTRUM, cf.TESTSRC])
     c = cf.scenes(tmp / "c.mp4", [cf.PLASMA, cf.GRAD2, cf.RINGS])

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from vidsearch.search.align import AlignParams, Track, align
+from vidsearch.search.align import Alignment, AlignParams, Track, align, suppress
 
 
 def matrix(q_times, r_times, mapping, *, seed=0, peak=0.8, width=0.6, floor=(-0.05, 0.15)):
@@ -126,3 +126,28 @@ def test_a_look_alike_lead_in_is_cut_off():
     (a, *_) = align(sim, q, REF)
     assert a.query_start == pytest.approx(2.5, abs=0.3)
     assert iou((a.ref_start, a.ref_end), (22.5, 27.5)) >= 0.8
+
+
+def test_suppress_keeps_one_location_per_part_of_the_query_and_no_crumbs():
+    def a(q0, q1, sim):
+        n = int((q1 - q0) * 4)
+        return Alignment(q0, q1, 100 + q0, 100 + q1, sim, 1.0, sims=np.full(n, sim, np.float32))
+
+    main = a(0.0, 8.0, 0.9)
+    elsewhere = a(0.5, 7.5, 0.85)  # the same part of the query at another time of the reference
+    crumb = a(8.0, 9.0, 0.95)  # one second beside it, matching some other moment
+    second = a(10.0, 15.0, 0.8)  # another copied part of the query
+    assert suppress([crumb, elsewhere, second, main]) == [main, second]
+
+
+def test_one_still_picture_held_in_both_videos_is_a_match():
+    # both videos keep one keyframe for a 4-s still shot (at 8-12 s and at 4-8 s)
+    q = Track.keyframes(np.array([0, 1, 2, 3, 4, 5, 6, 7, 8]), 1.0, end=12.0)
+    r = Track.keyframes(np.array([0, 1, 2, 3, 4, 8, 9]), 1.0, end=10.0)
+    sim = np.full((len(q), len(r)), 0.05)
+    sim[8, 4] = 0.95
+    (a,) = align(sim, q, r)
+    assert (a.query_start, a.query_end) == pytest.approx((8, 12), abs=0.6)
+    assert (a.ref_start, a.ref_end) == pytest.approx((4, 8), abs=0.6)
+    sim[8, 4], sim[3, 2] = 0.05, 0.95  # a single matching instant is not enough
+    assert align(sim, q, r) == []

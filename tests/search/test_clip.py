@@ -8,7 +8,7 @@ from vidsearch.media.errors import MediaError
 from vidsearch.search.clip import (FrameVotes, SegmentVotes, describe_clip, frame_shape, informative_mask, locate,
                                    query_fps)
 
-START, DURATION = 5.0, 6.0  # a.mp4 5-11 s: the end of the life scene, testsrc2, the start of the gradients
+START, DURATION = 5.0, 6.0  # a.mp4 5-11 s: across the cut at 8 s
 
 
 @pytest.mark.parametrize("transform", ["plain", "speed1.25", "crop70"])

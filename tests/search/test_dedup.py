@@ -7,7 +7,7 @@ from tests.search import clipfixtures as cf
 from vidsearch.search.dedup import continuity_runs
 from vidsearch.search.clip import Reference
 
-START, DURATION = 5.0, 6.0  # a.mp4 5-11 s
+START, DURATION = 3.0, 6.0  # a.mp4 3-9 s: across the cuts at 4 and 8 s
 
 
 @pytest.mark.parametrize("transform", sorted(cf.TRANSFORMS))
@@ -28,7 +28,7 @@ def test_a_transformed_copy_is_reported_with_both_spans(synthetic_library, trans
 @pytest.mark.parametrize("side", ["before", "after"])
 def test_partial_overlap_with_never_indexed_footage(synthetic_library, side):
     env = synthetic_library
-    # a.mp4 8-13 s (testsrc2, gradients), brightened, with 3 s of never-indexed footage before or after
+    # a.mp4 8-13 s, brightened, with 3 s of never-indexed footage before or after
     q = cf.cut(env.a, 8.0, 5.0, env.tmp / f"dedup_partial_{side}.mp4", "eq", **{side: env.c}, fill=3.0)
     (m,) = env.lib.dedup_clip(q)
     assert m.video_id == env.ids["a.mp4"]
@@ -47,16 +47,27 @@ def test_never_indexed_footage_gives_nothing(synthetic_library, transform):
     assert all(m.score < env.lib.settings.dedup_threshold for m in env.lib.search_clip(q))
 
 
-def test_dedup_all_finds_the_copy_inside_one_video_and_nothing_else(synthetic_library):
-    """r.mp4 shows the same testsrc footage at 0-4 s and again at 8-12 s; a.mp4 and b.mp4 share nothing."""
+def test_dedup_all_finds_every_shared_span_once(synthetic_library):
+    """r.mp4 shows the same testsrc footage at 0-4 s and again at 8-12 s (a copy inside one video);
+    b.mp4 8-12 s and r.mp4 4-8 s are the same still colour spectrum (one stored keyframe each);
+    a.mp4 shares nothing."""
     env = synthetic_library
+    ids = env.ids
     matches = env.lib.dedup_all()
-    assert len(matches) == 1, [m.to_dict() for m in matches]
-    m = matches[0]
-    assert m.video_id == m.query_video_id == env.ids["r.mp4"]
-    assert cf.iou((m.query_start, m.query_end), (0.0, 4.0)) >= 0.5
-    assert cf.iou((m.ref_start, m.ref_end), (8.0, 12.0)) >= 0.5
-    assert set(m.to_dict()) >= {"query_video_id", "query_path", "video_id", "path", "ref_start", "query_start"}
+    by_pair = {}
+    for m in matches:
+        key = tuple(sorted((m.query_video_id, m.video_id)))
+        assert key not in by_pair, f"pair reported twice: {key}"
+        by_pair[key] = m
+    assert set(by_pair) == {(ids["r.mp4"], ids["r.mp4"]), tuple(sorted((ids["b.mp4"], ids["r.mp4"])))}, \
+        [m.to_dict() for m in matches]
+    inside = by_pair[(ids["r.mp4"], ids["r.mp4"])]
+    assert cf.iou((inside.query_start, inside.query_end), (0.0, 4.0)) >= 0.5
+    assert cf.iou((inside.ref_start, inside.ref_end), (8.0, 12.0)) >= 0.5
+    still = by_pair[tuple(sorted((ids["b.mp4"], ids["r.mp4"])))]
+    spans = {still.query_video_id: (still.query_start, still.query_end), still.video_id: (still.ref_start, still.ref_end)}
+    assert cf.iou(spans[ids["b.mp4"]], (8.0, 12.0)) >= 0.5 and cf.iou(spans[ids["r.mp4"]], (4.0, 8.0)) >= 0.5
+    assert set(inside.to_dict()) >= {"query_video_id", "query_path", "video_id", "path", "ref_start", "query_start"}
 
 
 def test_continuous_footage_is_one_run():

@@ -176,6 +176,7 @@ def load_network(path: str | Path, device: str = "cpu"):
     except Exception as exc:
         raise WeightsUnavailable(path, f"does not fit the network ({exc})") from None
     net.eval()
+    net.requires_grad_(False)  # inference only
     return net.to(torch.device(device)), dict(blob.get("meta") or {})
 
 

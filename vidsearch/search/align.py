@@ -90,7 +90,7 @@ class AlignParams:
     max_gap: float = 3.0  # seconds of query time a path may skip between two nodes
     speeds: tuple[float, float] = (0.75, 1.33)  # allowed ref/query playback-speed ratio
     max_paths: int = 8  # alignments found per matrix
-    min_nodes: int = 2  # shorter paths are dropped
+    min_nodes: int = 2  # shorter paths are dropped, except one still picture held on both sides (see align)
     min_score: float = 0.0  # alignments with a lower score are dropped
     trim: float = 0.6  # path ends below this fraction of the path's upper-quartile similarity are cut off
 
@@ -190,6 +190,16 @@ def _longest_path(rows, cols, w, alive, query: Track, ref: Track, p: AlignParams
     return float(best[end]), path[::-1]
 
 
+def _still(nodes: np.ndarray, rows: np.ndarray, cols: np.ndarray, query: Track, ref: Track) -> bool:
+    """A single node that is one picture held for at least two sampling periods in both videos
+    (a static run on both sides: a title card, a still shot): one node, but not one instant."""
+    if len(nodes) != 1:
+        return False
+    i, j = rows[nodes[0]], cols[nodes[0]]
+    return (query.until[i] - query.times[i] >= 2 * query.period - 1e-6
+            and ref.until[j] - ref.times[j] >= 2 * ref.period - 1e-6)
+
+
 def _trim(path: list[int], w: np.ndarray, ratio: float) -> list[int]:
     """The part of a path that is clearly the copy: the contiguous run of nodes with the largest
     total of (similarity - floor), floor = ``ratio`` x the path's upper-quartile similarity.
@@ -260,14 +270,18 @@ def _distinct(sim: np.ndarray, pi: np.ndarray, pj: np.ndarray, ref: Track, near:
     return float(np.median(out)) if out else float("nan")
 
 
-def suppress(alignments: list[Alignment], overlap: float = 0.5) -> list[Alignment]:
-    """One location per part of the query: alignments are taken by their total similarity (the
-    path objective, so a long true path beats a short lucky one) and an alignment whose query span
-    lies more than ``overlap`` inside a kept one's is dropped. Where a reference shows the same
-    picture at several times (a static camera), the best-supported location is kept."""
+def suppress(alignments: list[Alignment], overlap: float = 0.5, minor: float = 0.5) -> list[Alignment]:
+    """One location per part of the query, and no crumbs. Alignments (of one query against one
+    reference) are taken by total similarity (the path objective, so a long true path beats a
+    short lucky one). Dropped: one whose query span lies more than ``overlap`` inside a kept one's
+    (where a reference shows the same picture at several times, as a static camera does, the
+    best-supported location stays), and one shorter than ``minor`` x the best one (a second or two
+    of a static scene that also matches some other moment of the same video)."""
     kept: list[Alignment] = []
     for a in sorted(alignments, key=lambda a: -float(a.sims.sum())):
-        length = max(a.query_end - a.query_start, 1e-9)
+        length = max(a.query_duration, 1e-9)
+        if kept and length < minor * kept[0].query_duration:
+            continue
         if all(max(0.0, min(a.query_end, k.query_end) - max(a.query_start, k.query_start)) <= overlap * length
                for k in kept):
             kept.append(a)
@@ -306,7 +320,7 @@ def align(sim: np.ndarray, query: Track, ref: Track, params: AlignParams | None 
                & (query.times[rows] < query.until[rows[path[-1]]])
                & (ref.times[cols] >= ref.times[cols[path].min()]) & (ref.times[cols] <= ref.times[cols[path].max()]))
         alive[box] = False
-        if len(kept) < p.min_nodes:
+        if len(kept) < p.min_nodes and not _still(kept, rows, cols, query, ref):
             continue
         sims = w[kept]
         score = float(sims.mean())

@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from vidsearch.records import Match
-from vidsearch.search.align import Alignment, align
+from vidsearch.search.align import Alignment, align, suppress
 from vidsearch.search.clip import Reference, align_params, describe_clip, frame_shape, locate, similarity
 
 CONTINUITY_SIM = 0.5  # neighbouring keyframes at least this similar belong to one continuous shot
@@ -117,15 +117,15 @@ def dedup_all(*, encoders, store, catalog, settings, video_ids: Iterable[str] | 
                     continue
                 done.add(pair)
                 if other == vid:
-                    for a in align(_self_similarity(ref), ref.track, ref.track, params):
-                        # the matrix is symmetric: keep one of the two mirror images, disjoint spans only
-                        if a.query_start < a.ref_start and _overlap(a.query_start, a.query_end, a.ref_start,
-                                                                    a.ref_end) <= 0 and is_copy(a, settings):
-                            matches.append(_pair(records, vid, vid, a))
-                    continue
-                q, r = (ref, ref_of(other)) if vid == pair[0] else (ref_of(other), ref)
-                sim = similarity(q.vectors, q.informative, r)
-                for a in align(sim, q.track, r.track, params):
+                    # the matrix is symmetric: keep one of the two mirror images, disjoint spans only
+                    found = [a for a in align(_self_similarity(ref), ref.track, ref.track, params)
+                             if a.query_start < a.ref_start
+                             and _overlap(a.query_start, a.query_end, a.ref_start, a.ref_end) <= 0]
+                    q, r = ref, ref
+                else:
+                    q, r = (ref, ref_of(other)) if vid == pair[0] else (ref_of(other), ref)
+                    found = align(similarity(q.vectors, q.informative, r), q.track, r.track, params)
+                for a in suppress(found):
                     if is_copy(a, settings):
                         matches.append(_pair(records, q.video_id, r.video_id, a))
         refs.pop(vid, None)  # keep memory bounded: a video's vectors are reloaded if needed later
