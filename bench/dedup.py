@@ -23,19 +23,23 @@ Scoring, per query (what ``vidsearch dedup --clip`` answers):
   ``iou>=0.5`` is the share of positives at 0.5 or more; query-span IoU likewise.
 
 The threshold: ``--threshold`` (default: the setting, VIDSEARCH_DEDUP_THRESHOLD). ``--calibrate``
-also sweeps the threshold with 2-fold cross-validation by source clip (choose on one half the
-lowest threshold with precision >= 0.98... of the other half's figures) for both methods; see
-docs/dedup.md.
+also applies the calibration rule (the lowest 0.01 step above every look-alike score: spans in
+videos that do not hold the footage, never-indexed queries included, and ``dedup --all`` pairs
+among the indexed clips, which share no footage), overall and with 2-fold cross-validation by
+source clip; see docs/dedup.md.
 
 pHash baseline (same query set, same cuts): 64-bit pHash of every frame sampled at 1 frame/s of
-the indexed videos and at the query rate of the query; flat frames (pixel std < 4) skipped; a
+the indexed videos and at ``clip_fps`` (4 frames/s) of the query; flat frames (pixel std < 4) skipped; a
 query frame votes for a video when a frame of it is within Hamming distance ``--phash-distance``
 (10); score = voting query frames / informative query frames; spans: the first to last voting
 query frame, and the matched reference frames' range.
 
-    .venv/bin/python bench/dedup.py                     # everything (about 20-30 min on 2 cores)
+    .venv/bin/python bench/dedup.py --calibrate         # everything (8 min on 2 quiet cores, cuts cached)
     .venv/bin/python bench/dedup.py --quick             # 1 cut per clip, 6 transforms, no latency
-    .venv/bin/python bench/dedup.py --skip-latency --calibrate
+    .venv/bin/python bench/dedup.py --latency-only      # the 100k-frame latency alone
+
+Latency: a 10-s 720p clip (``dedup_clip`` and ``search_clip``) with the clips indexed and the
+store padded to ``--latency-frames`` (100k) with synthetic videos (see :func:`latency`).
 
 Output: ``bench/out/dedup.json`` (``dedup.quick.json``); per-query rows in ``bench/out/dedup/queries.json``.
 """
@@ -170,13 +174,17 @@ def build_queries(videos: dict[str, Path], *, cuts: int, transforms: list[str], 
             continue
         duration = common.probe_duration(videos[name]) or 0.0
         positive = name not in NOT_INDEXED
-        for c in range(cuts):
+        # the cut positions do not depend on how many are used: --quick takes the first of the same
+        positions = []
+        for _ in range(max(cuts, 2)):
             dur = float(min(rng.uniform(3.0, 8.0), max(duration - 0.4, 1.0)))
-            start = float(rng.uniform(0.0, max(duration - dur - 0.2, 0.0)))
+            positions.append((float(rng.uniform(0.0, max(duration - dur - 0.2, 0.0))), dur))
+        for c in range(cuts):
+            start, dur = positions[c]
             outs = {}
             for t in transforms:
                 qid = f"{name.replace('.', '_')}.c{c}.{t}"
-                out = CUTS / f"{qid}.s{seed}.mp4"
+                out = CUTS / f"{qid}.{start:.3f}+{dur:.3f}.mp4"  # named by what it holds
                 q = Query(qid=qid, path=str(out), source=name, transform=t, positive=positive,
                           ref=name if positive else None, ref_start=start, ref_end=start + dur,
                           query_start=0.0, query_end=dur)
@@ -211,19 +219,20 @@ def build_queries(videos: dict[str, Path], *, cuts: int, transforms: list[str], 
 def run_vidsearch(lib, queries: list[Query], names: dict[str, str], log=print) -> tuple[dict, list[float]]:
     """All located alignments per query (no threshold), with their features."""
     from vidsearch.search.clip import describe_clip, locate
+    from vidsearch.search.dedup import candidate_floor
 
     out: dict[str, list[Found]] = {}
     times = []
     for k, q in enumerate(queries):
         t = time.perf_counter()
         query = describe_clip(q.path, encoders=lib.encoders, settings=lib.settings)
-        hits = locate(query, store=lib.store, catalog=lib.catalog, settings=lib.settings, encoders=lib.encoders)
+        # what dedup_clip does, before its threshold (applied, and calibrated, afterwards)
+        hits = locate(query, store=lib.store, catalog=lib.catalog, settings=lib.settings, encoders=lib.encoders,
+                      min_hit=candidate_floor(lib.settings))
         times.append(time.perf_counter() - t)
         out[q.qid] = [Found(names[h.video_id], h.alignment.ref_start, h.alignment.ref_end, h.alignment.query_start,
                             h.alignment.query_end, h.alignment.score,
                             {"mean_sim": round(float(h.alignment.sims.mean()), 4),
-                             "distinct": None if h.alignment.distinct != h.alignment.distinct
-                             else round(h.alignment.distinct, 4),
                              "nodes": h.alignment.nodes, "speed": round(h.alignment.speed, 3)})
                       for h in hits]
         if (k + 1) % 50 == 0:
@@ -395,11 +404,12 @@ def calibrate(queries: list[Query], found: dict[str, list[Found]], pairs: list[d
 
 
 # -- latency ----------------------------------------------------------------------------------------
-def latency(indexed: dict[str, Path], query: Path, *, frames: int, runs: int, log=print) -> dict:
-    """A 10-s clip query (dedup) with the real clips indexed and the store padded to ``frames``
-    frames with synthetic videos of 600 keyframes each: perturbed copies of real descriptors
-    (cosine about 0.35 to their source, so many become candidates and get aligned: a pessimistic
-    load) with catalog records, as ingestion would leave them."""
+def latency(indexed: dict[str, Path], query: Path, source: str, *, frames: int, runs: int, log=print) -> dict:
+    """A 10-s clip query (``dedup_clip``, and ``search_clip``) with the real clips indexed and the
+    store padded to ``frames`` frames with synthetic videos of 600 keyframes each, with catalog
+    records as ingestion would leave them. Their descriptors are perturbed copies (cosine ~0.86)
+    of the descriptors of the indexed clips other than the query's ``source``: other footage,
+    about as alike to the query as real unrelated videos are."""
     import tempfile
 
     import numpy as np
@@ -417,7 +427,8 @@ def latency(indexed: dict[str, Path], query: Path, *, frames: int, runs: int, lo
             for r in lib.ingest(list(indexed.values())):
                 assert r.status == "indexed", r
             real = lib.store.count_frames()
-            basis = np.stack([v for vid in [r.id for r in lib.videos()] for _, _, v in lib.store.frames_of(vid)])
+            basis = np.stack([v for r in lib.videos() if Path(r.path).name != source
+                              for _, _, v in lib.store.frames_of(r.id)])
             rng = np.random.default_rng(0)
             per_video = 600
             n_pad = max(0, frames - real)
@@ -429,7 +440,7 @@ def latency(indexed: dict[str, Path], query: Path, *, frames: int, runs: int, lo
                 src = basis[rng.integers(0, len(basis), m)]
                 noise = rng.standard_normal((m, 512)).astype(np.float32)
                 noise /= np.linalg.norm(noise, axis=1, keepdims=True)
-                vecs = 0.35 * src + np.sqrt(1 - 0.35 ** 2) * noise
+                vecs = src + 0.6 * noise
                 vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
                 lib.store.upsert_frames(vid, [Keyframe(timestamp=float(i), segment_index=i // 10 * 10000,
                                                        until=float(i + 1), copy=vecs[i]) for i in range(m)])
@@ -448,14 +459,22 @@ def latency(indexed: dict[str, Path], query: Path, *, frames: int, runs: int, lo
                 found = lib.dedup_clip(query)
                 ms.append((time.perf_counter() - t) * 1000)
             rep["matches"] = [m.to_dict() for m in found]
+            ms_search = []
+            for _ in range(max(3, runs // 3)):
+                t = time.perf_counter()
+                lib.search_clip(query)
+                ms_search.append((time.perf_counter() - t) * 1000)
+            rep["search_clip_p50_ms"] = round(common.percentile(ms_search, 50), 1)
             # where the time goes, once
             from vidsearch.search.clip import describe_clip, locate
+            from vidsearch.search.dedup import candidate_floor
 
             t = time.perf_counter()
             qd = describe_clip(query, encoders=lib.encoders, settings=settings)
             rep["describe_ms"] = round((time.perf_counter() - t) * 1000, 1)
             t = time.perf_counter()
-            locate(qd, store=lib.store, catalog=lib.catalog, settings=settings, encoders=lib.encoders)
+            locate(qd, store=lib.store, catalog=lib.catalog, settings=settings, encoders=lib.encoders,
+                   min_hit=candidate_floor(settings))
             rep["locate_ms"] = round((time.perf_counter() - t) * 1000, 1)
             rep["query_frames"] = len(qd)
         rep["p50_ms"] = round(common.percentile(ms, 50), 1)
@@ -573,7 +592,7 @@ def main() -> None:
     if not (a.skip_latency or a.quick):
         src = videos.get("05_default_juggle.mp4") or next(iter(indexed.values()))
         q10 = _ffmpeg(["-i", str(src), "-t", "10", *X264, "-crf", "26"], CUTS / "latency_10s.mp4")
-        report["latency"] = latency(indexed, q10, frames=a.latency_frames, runs=a.latency_runs)
+        report["latency"] = latency(indexed, q10, src.name, frames=a.latency_frames, runs=a.latency_runs)
 
     common.write_json(f"dedup{a.label}", report, quick=a.quick)
 

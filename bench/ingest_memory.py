@@ -8,7 +8,8 @@
 * ``embed``: the same plus ``--batches`` batches of 32 random 224x398 frames through ``Encoders.embed``
   (the 16:9 ingest size; every sample of busy footage is a keyframe, so ingest embeds such batches);
 * ``decode``: ``vidsearch.media.decode.sample_frames`` over the whole video with the ingest settings
-  (1 frame/s, 224 px short side, chunks of 32), frames dropped as they arrive, no models;
+  (1 frame/s, 224 px short side, chunks of 32, the configured decoder), frames dropped as they
+  arrive, no models;
 * ``ingest``: the whole ingest (``Library.ingest``), as in ``bench/ingest.py``.
 
 Each figure is the child's own ``ru_maxrss`` (kernel-kept peak, all threads).
@@ -52,8 +53,9 @@ def child(part: str, video: str, batches: int, out_json: str) -> None:
 
             info = probe(video)
             n = 0
+            kw = {"decoder": settings.decoder} if hasattr(settings, "decoder") else {}  # as the runner calls it
             for chunk in sample_frames(video, info, fps=settings.sample_fps, short_side=settings.frame_size,
-                                       chunk=settings.decode_chunk, timeout=settings.decode_timeout):
+                                       chunk=settings.decode_chunk, timeout=settings.decode_timeout, **kw):
                 n += len(chunk)
             rep["frames"] = n
         else:

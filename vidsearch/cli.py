@@ -215,13 +215,14 @@ DEDUP_CSV = ["query_video_id", "query_path", "query_start", "query_end", "video_
              "score"]
 
 
+def _dedup_progress(done: int, total: int) -> None:
+    print(f"\r{done}/{total} videos", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+
 def cmd_dedup(lib, args) -> int:
     if args.all:
-        progress = None
-        if not (args.json or args.csv) and sys.stderr.isatty():
-            def progress(done: int, total: int) -> None:
-                print(f"\r{done}/{total} videos", end="" if done < total else "\n", file=sys.stderr, flush=True)
-        matches = lib.dedup_all(progress=progress)
+        quiet = args.json or args.csv or not sys.stderr.isatty()
+        matches = lib.dedup_all(progress=None if quiet else _dedup_progress)
     else:
         matches = lib.dedup_clip(args.clip)
     if args.json:

@@ -27,8 +27,8 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_DETECTORS | (empty) | comma-separated extra detectors at ingest: ``person`` (HOG), ``face`` (Haar), ``colour``; none by default (measured: no gain on the real clips, docs/benchmarks.md) |
 | VIDSEARCH_JOINT_MODEL | (unset) | a CLIP-family model for text and semantic image search: a local folder (open_clip or transformers) or a model id on a machine that can download |
 | VIDSEARCH_JOINT_BACKEND | ``auto`` | ``auto``, ``open_clip`` or ``transformers`` |
-| VIDSEARCH_CLIP_FPS | ``4.0`` | frames sampled per second of a query clip (search --clip, dedup) |
-| VIDSEARCH_CLIP_MAX_FRAMES | ``600`` | a longer query clip is sampled more sparsely (never below VIDSEARCH_SAMPLE_FPS) |
+| VIDSEARCH_CLIP_FPS | ``4.0`` | frames sampled per second of a short query clip (search --clip, dedup) |
+| VIDSEARCH_CLIP_MAX_FRAMES | ``24`` | a longer query clip is sampled more sparsely, down to VIDSEARCH_SAMPLE_FPS (10 s: 2.4 frames/s) |
 | VIDSEARCH_CLIP_CANDIDATES | ``20`` | candidate videos a clip query aligns against |
 | VIDSEARCH_CLIP_MIN_SIM | ``0.3`` | copy-descriptor similarity below which two frames are not aligned |
 | VIDSEARCH_DEDUP_THRESHOLD | ``0.63`` | copy score (mean copy-descriptor similarity along the alignment) at or above which dedup reports a copy; calibrated in docs/dedup.md |
@@ -95,7 +95,7 @@ class Settings:
     joint_model: str | None = None
     joint_backend: str = "auto"
     clip_fps: float = 4.0
-    clip_max_frames: int = 600
+    clip_max_frames: int = 24
     clip_candidates: int = 20
     clip_min_sim: float = 0.3
     dedup_threshold: float = 0.63
@@ -190,7 +190,7 @@ class Settings:
             joint_model=get("JOINT_MODEL", None, str),
             joint_backend=get("JOINT_BACKEND", "auto", str).strip().lower(),
             clip_fps=get("CLIP_FPS", 4.0, float),
-            clip_max_frames=get("CLIP_MAX_FRAMES", 600, int),
+            clip_max_frames=get("CLIP_MAX_FRAMES", 24, int),
             clip_candidates=get("CLIP_CANDIDATES", 20, int),
             clip_min_sim=get("CLIP_MIN_SIM", 0.3, float),
             dedup_threshold=get("DEDUP_THRESHOLD", 0.63, float),

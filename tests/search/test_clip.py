@@ -77,10 +77,11 @@ def test_black_frames_say_nothing(copy_encoders):
 
 def test_query_sampling_rate(tmp_path):
     s = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path)})
-    assert query_fps(s, 10.0) == s.clip_fps  # short clips: dense
-    assert query_fps(s, 3600.0) == s.sample_fps  # an hour: no denser than the index
-    assert s.sample_fps < query_fps(s, 300.0) < s.clip_fps
-    assert 300.0 * query_fps(s, 300.0) == pytest.approx(s.clip_max_frames)
+    short = s.clip_max_frames / s.clip_fps  # seconds: up to here, clips get clip_fps
+    assert query_fps(s, short / 2) == s.clip_fps
+    assert s.sample_fps < query_fps(s, short * 2) < s.clip_fps
+    assert short * 2 * query_fps(s, short * 2) == pytest.approx(s.clip_max_frames)  # then a frame budget
+    assert query_fps(s, 3600.0) == s.sample_fps  # never sparser than the index
 
 
 def test_bad_media_is_a_clear_error(synthetic_library, tmp_path):

@@ -65,7 +65,8 @@ def test_dedup_all_finds_every_shared_span_once(synthetic_library):
     assert cf.iou((inside.query_start, inside.query_end), (0.0, 4.0)) >= 0.5
     assert cf.iou((inside.ref_start, inside.ref_end), (8.0, 12.0)) >= 0.5
     still = by_pair[tuple(sorted((ids["b.mp4"], ids["r.mp4"])))]
-    spans = {still.query_video_id: (still.query_start, still.query_end), still.video_id: (still.ref_start, still.ref_end)}
+    spans = {still.query_video_id: (still.query_start, still.query_end),
+             still.video_id: (still.ref_start, still.ref_end)}
     assert cf.iou(spans[ids["b.mp4"]], (8.0, 12.0)) >= 0.5 and cf.iou(spans[ids["r.mp4"]], (4.0, 8.0)) >= 0.5
     assert set(inside.to_dict()) >= {"query_video_id", "query_path", "video_id", "path", "ref_start", "query_start"}
 

@@ -10,8 +10,10 @@ baseline), solved by dynamic programming:
 
 * **nodes**: for every query row, its ``top_k`` reference columns with similarity >= ``min_sim``;
 * **edges**: from node (i, j) to a later node (i', j') when the query advanced by at most
-  ``max_gap`` seconds, the reference did not go back (j' >= j), and the two time steps are
-  consistent with a playback-speed ratio ref/query in ``speeds`` (0.8x to 1.25x by default);
+  ``max_gap`` seconds, the reference did not go back (j' >= j), and the step is consistent with a
+  playback-speed ratio ref/query in ``speeds`` (0.75x to 1.33x by default: the 0.8x-1.25x a copy
+  may be sped up or slowed down by, with a margin) both from (i, j) and from the first node of
+  the best path to (i, j) (local slack alone would let a path drift to any speed);
 * the **longest path** (largest sum of similarities) is one alignment; its nodes, and every node
   in the box its spans cover, are removed and the next longest is found, up to ``max_paths``.
 
@@ -107,7 +109,6 @@ class Alignment:
     speed: float  # fitted ref/query speed ratio
     path: list[tuple[int, int]] = field(default_factory=list)  # (row, column) per node, in order
     sims: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
-    distinct: float = float("nan")  # how much better than reference moments a few seconds away (see _distinct)
 
     @property
     def nodes(self) -> int:
@@ -253,23 +254,6 @@ def _fit(qlo, qhi, rlo, rhi, weight, speeds: tuple[float, float], steps: int = 2
     return offset, speed, inliers
 
 
-def _distinct(sim: np.ndarray, pi: np.ndarray, pj: np.ndarray, ref: Track, near: float = 1.5,
-              far: float = 4.0) -> float:
-    """Median over the path of: the node's similarity minus the best similarity of the same query
-    frame to reference moments ``near`` to ``far`` seconds away. A copy of moving footage matches
-    its own moment clearly better; a look-alike (same room, same kind of scene) matches every moment
-    about equally. NaN when the reference has no moments that far (a clip of a few seconds)."""
-    out = []
-    for i, j in zip(pi, pj):
-        d = np.abs(ref.times - ref.times[j])
-        sel = (d >= near) & (d <= far)
-        row = sim[i, sel]
-        row = row[np.isfinite(row)]
-        if row.size:
-            out.append(sim[i, j] - row.max())
-    return float(np.median(out)) if out else float("nan")
-
-
 def suppress(alignments: list[Alignment], overlap: float = 0.5, minor: float = 0.5) -> list[Alignment]:
     """One location per part of the query, and no crumbs. Alignments (of one query against one
     reference) are taken by total similarity (the path objective, so a long true path beats a
@@ -296,7 +280,8 @@ def align(sim: np.ndarray, query: Track, ref: Track, params: AlignParams | None 
     p = params or AlignParams()
     sim = np.asarray(sim, dtype=np.float64)
     if sim.ndim != 2 or sim.shape != (len(query), len(ref)):
-        raise ValueError(f"similarity matrix {sim.shape} does not match {len(query)} query x {len(ref)} reference samples")
+        raise ValueError(f"similarity matrix {sim.shape} does not match "
+                         f"{len(query)} query x {len(ref)} reference samples")
     if sim.size == 0:
         return []
     rows, cols, w = _nodes(sim, p.top_k, p.min_sim)
@@ -336,7 +321,7 @@ def align(sim: np.ndarray, query: Track, ref: Track, params: AlignParams | None 
         r_end = max(r_start, offset + speed * q_end)
         out.append(Alignment(
             query_start=q_start, query_end=q_end, ref_start=r_start, ref_end=r_end,
-            score=score, speed=speed, distinct=_distinct(sim, pi, pj, ref), path=list(zip(pi.tolist(), pj.tolist())), sims=sims.astype(np.float32),
+            score=score, speed=speed, path=list(zip(pi.tolist(), pj.tolist())), sims=sims.astype(np.float32),
         ))
     out.sort(key=lambda a: (-float(a.sims.sum()), a.query_start))
     return out

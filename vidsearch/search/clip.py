@@ -15,10 +15,11 @@ Two stages, as in the VSC 2022 baseline:
 
 The query is decoded with :func:`~vidsearch.media.decode.sample_frames` at ``settings.clip_fps``
 (denser than the index's 1 frame/s: short clips get enough rows, and the query rows bracket each
-stored keyframe), capped at ``settings.clip_max_frames`` samples for long uploads, and described
-with the very encoder the index used. Frames that carry no picture (black, flat colour, fades to
-black: their descriptor is close to a flat picture's) are left out on both sides, or every black
-frame would be a copy of every other.
+stored keyframe) up to a budget of ``settings.clip_max_frames`` samples, beyond which the rate
+drops, never below the index's own (embedding the samples is most of a query's time; docs/dedup.md
+has the measurements), and described with the very encoder the index used. Frames that carry no
+picture (black, flat colour, fades to black: their descriptor is close to a flat picture's) are
+left out on both sides, or every black frame would be a copy of every other.
 """
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ def informative_mask(vectors: np.ndarray, copy_model, shape: tuple[int, int] | N
 
 
 def query_fps(settings, duration: float) -> float:
-    """The sampling rate of a query: ``clip_fps``, lowered for long clips to at most
+    """The sampling rate of a query: ``clip_fps`` for short clips, lowered for longer ones to
     ``clip_max_frames`` samples, never below the index's own rate."""
     fps = settings.clip_fps
     if duration > 0 and duration * fps > settings.clip_max_frames:
@@ -296,12 +297,17 @@ def align_params(settings) -> AlignParams:
     return AlignParams(min_sim=settings.clip_min_sim)
 
 
-def locate(query: ClipQuery, *, store, catalog, settings, encoders,
-           sources: list[CandidateSource] | None = None, max_candidates: int | None = None) -> list[ClipHit]:
-    """Every located copy of the query in the index, best score first (no threshold applied)."""
+def locate(query: ClipQuery, *, store, catalog, settings, encoders, sources: list[CandidateSource] | None = None,
+           max_candidates: int | None = None, min_hit: float | None = None) -> list[ClipHit]:
+    """Every located copy of the query in the index, best score first (no threshold applied).
+
+    ``min_hit``: with the default candidate source, a video is only aligned when query frames hit
+    its frames at least this alike (dedup passes a little under its threshold: a copy whose frames
+    average the threshold has frames above it, and unrelated videos are not aligned at all)."""
     if not query.informative.any():
         return []
-    sources = sources if sources is not None else [FrameVotes()]
+    if sources is None:
+        sources = [FrameVotes(min_sim=max(FrameVotes.min_sim, min_hit or 0.0))]
     votes: dict[str, float] = {}
     for src in sources:
         for vid, v in src.candidates(query, store).items():

@@ -26,6 +26,12 @@ from vidsearch.search.align import Alignment, align, suppress
 from vidsearch.search.clip import Reference, align_params, describe_clip, frame_shape, locate, similarity
 
 CONTINUITY_SIM = 0.5  # neighbouring keyframes at least this similar belong to one continuous shot
+HIT_MARGIN = 0.1  # dedup aligns only videos with frame hits at least threshold - HIT_MARGIN alike
+
+
+def candidate_floor(settings) -> float:
+    """The first-stage similarity a video's frames must reach before dedup aligns it."""
+    return settings.dedup_threshold - HIT_MARGIN
 
 
 def is_copy(alignment: Alignment, settings) -> bool:
@@ -35,7 +41,8 @@ def is_copy(alignment: Alignment, settings) -> bool:
 def dedup_clip(path, *, encoders, store, catalog, settings) -> list[Match]:
     """Confident copies of (parts of) the clip at ``path`` in the index, best first; [] when none."""
     query = describe_clip(path, encoders=encoders, settings=settings)
-    hits = locate(query, store=store, catalog=catalog, settings=settings, encoders=encoders)
+    hits = locate(query, store=store, catalog=catalog, settings=settings, encoders=encoders,
+                  min_hit=candidate_floor(settings))
     return [h.match() for h in hits if is_copy(h.alignment, settings)]
 
 
