@@ -222,6 +222,28 @@ class RemoteLibrary:
         return self._search({"image": ("query.png", buf.getvalue(), "image/png")}, limit=limit, video_id=video_id,
                             after=after, before=before, region=region)
 
+    def search_text(self, text: str, *, limit: int = 10, video_id: str | None = None, after: float | None = None,
+                    before: float | None = None, wall_after: float | None = None,
+                    wall_before: float | None = None) -> list[Moment]:
+        """``POST /api/v1/search`` with JSON ``{"text": ...}``. Video-time bounds go as seconds; a
+        wall-clock bound (seconds since the epoch) as an ISO date-time with its zone, which the
+        server parses as the CLI does, so both run the same query."""
+        for name, video, wall in (("after", after, wall_after), ("before", before, wall_before)):
+            if video is not None and wall is not None:
+                raise ValueError(f"give {name} either in video time or as a date-time, not both")
+        body = {"text": text, "limit": min(int(limit), 100), "video_id": video_id,
+                "after": _iso(wall_after) if wall_after is not None else after,
+                "before": _iso(wall_before) if wall_before is not None else before}
+        try:
+            answer = self._json("POST", "/api/v1/search", {k: v for k, v in body.items() if v is not None})
+        except ApiAnswer as exc:
+            if exc.code == "video_not_found":
+                return []  # as a local search filtered to an unknown video
+            if exc.status in (400, 413, 415):
+                raise ValueError(str(exc)) from None
+            raise
+        return [self._moment(m) for m in answer["results"]]
+
     def search_clip(self, path: str | Path, *, limit: int = 10) -> list[Moment]:
         path = Path(path)
         return self._search({"clip": (path.name, _read(path), "application/octet-stream")}, limit=min(limit, 100))
@@ -264,6 +286,13 @@ class RemoteLibrary:
                 return False
             raise
         return True
+
+
+def _iso(epoch: float) -> str:
+    """Seconds since the epoch as an ISO-8601 date-time in UTC (microseconds kept)."""
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
 
 
 def _read(path: Path) -> bytes:

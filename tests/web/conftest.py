@@ -162,3 +162,59 @@ def live(tmp_path_factory) -> LiveServer:
 def query_png(live) -> bytes:
     """A PNG of the frame at 3 s of video a."""
     return (live.videos["a"].parent / "a_3s.png").read_bytes()
+
+
+WALL = 1_700_000_000.0  # the recording start (Unix time) of the text server's "exit" video
+
+
+def sign_video(path: Path, scenes: list[tuple[str, str | None]], seconds: float = 4.0) -> Path:
+    """Scenes of ``seconds`` each: a lavfi colour or source, with a word drawn large in the middle
+    (ffmpeg drawtext) or none. Skips the test when ffmpeg cannot draw text here."""
+    import subprocess
+
+    from tests.conftest import _need_ffmpeg
+
+    cmd = [_need_ffmpeg(), "-v", "error", "-y"]
+    graph = ""
+    for i, (src, word) in enumerate(scenes):
+        cmd += ["-f", "lavfi", "-i", f"{src}size=320x240:rate=25:duration={seconds}"]
+        draw = (f",drawtext=text='{word}':fontcolor=white:fontsize=72:x=(w-text_w)/2:y=(h-text_h)/2"
+                if word else "")
+        graph += f"[{i}:v]format=yuv420p,setsar=1{draw}[v{i}];"
+    graph += "".join(f"[v{i}]" for i in range(len(scenes))) + f"concat=n={len(scenes)}:v=1:a=0[out]"
+    cmd += ["-filter_complex", graph, "-map", "[out]", "-c:v", "libx264", "-preset", "veryfast", str(path)]
+    if subprocess.run(cmd, capture_output=True).returncode != 0:
+        pytest.skip("ffmpeg cannot draw text here (no drawtext or no font)")
+    return path
+
+
+@pytest.fixture(scope="package")
+def text_live(tmp_path_factory) -> LiveServer:
+    """A server for text search: video ``exit`` (navy 0-4 s, "EXIT" on green 4-8 s, a test pattern
+    8-12 s; recorded at WALL) and video ``open`` ("OPEN" on dark blue, 4 s), indexed with the
+    default text signals (concept vectors and on-screen text)."""
+    import shutil
+
+    if shutil.which("tesseract") is None:
+        pytest.skip("tesseract-ocr is not installed (scripts/install installs it)")
+    pytest.importorskip("sentence_transformers")
+    from vidsearch.library import Library
+
+    tmp = tmp_path_factory.mktemp("webtext")
+    videos = {
+        "exit": sign_video(tmp / "exit.mp4", [("color=c=navy:", None), ("color=c=darkgreen:", "EXIT"),
+                                              ("testsrc2=", None)]),
+        "open": sign_video(tmp / "open.mp4", [("color=c=darkblue:", "OPEN")]),
+    }
+    frame_at(videos["exit"], 6, tmp / "exit_6s.png")
+    library = Library(web_settings(tmp / "data", VIDSEARCH_SEMANTIC="1"))
+    try:
+        ids = {}
+        for name, path in videos.items():
+            result = library.runner.ingest_file(path, wall_start=WALL if name == "exit" else None)
+            assert result.status == "indexed", result.error
+            ids[name] = result.video_id
+        with serving(library, local_token="text-test-token", videos=videos, ids=ids) as server:
+            yield server
+    finally:
+        library.close()

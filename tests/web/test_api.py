@@ -1,8 +1,6 @@
 """REST API v1 over real HTTP against a real waitress server (see conftest.py)."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from tests.conftest import make_video
@@ -82,11 +80,10 @@ def test_search_without_an_image_is_400(live):
     assert_json_error(live.request("POST", "/api/v1/search"), 400, "no_image")
 
 
-def test_text_queries_are_not_supported_yet(live):
-    r = live.request("POST", "/api/v1/search", json.dumps({"text": "a red car"}).encode(),
-                     {"Content-Type": "application/json"})
-    assert "not supported yet" in assert_json_error(r, 400, "not_supported")["message"]
-    assert_json_error(live.post_form("/api/v1/search", {"text": "a red car"}), 400, "not_supported")
+def test_an_image_and_text_together_are_400(live, query_png):
+    """One query at a time (text search itself: test_text_api.py)."""
+    r = live.post_form("/api/v1/search", {"text": "a red car"}, {"image": ("q.png", query_png, "image/png")})
+    assert_json_error(r, 400, "bad_request")
 
 
 def test_search_for_an_unknown_video_is_404(live, query_png):

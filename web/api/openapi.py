@@ -28,7 +28,7 @@ def _error(description: str) -> dict:
 
 
 ERROR_CODES = (
-    "bad_request, bad_limit, bad_time, bad_region, no_image, no_file, bad_path, no_videos, not_supported, "
+    "bad_request, bad_limit, bad_time, bad_region, bad_text, no_image, no_file, bad_path, no_videos, not_supported, "
     "unauthorized, path_not_allowed, not_found, video_not_found, job_not_found, thumbnail_not_found, "
     "file_missing, method_not_allowed, video_busy, payload_too_large, unsupported_media_type, "
     "range_not_satisfiable, insufficient_storage, internal_error, model_unavailable"
@@ -59,12 +59,16 @@ SCHEMAS: dict = {
             "start": {"type": "number", "minimum": 0, "description": "seconds"},
             "end": {"type": "number", "minimum": 0, "description": "seconds"},
             "timestamp": {"type": "number", "minimum": 0, "description": "the best-matching frame, seconds"},
-            "score": {"type": "number", "description": "cosine similarity of copy descriptors (1 = same picture)"},
+            "score": {"type": "number", "description": "images: cosine similarity of copy descriptors (1 = same "
+                                                     "picture); clips: alignment score; text: fused score in [0, 1]"},
             "thumbnail": _nullable("string", description="the segment's JPEG on the server"),
             "thumbnail_url": _nullable("string", format="uri-reference"),
             "stream_url": {"type": "string", "format": "uri-reference"},
             "query_start": {"type": "number", "minimum": 0, "description": "clip queries: where in the clip (s)"},
             "query_end": {"type": "number", "minimum": 0, "description": "clip queries"},
+            "why": {"type": "array", "items": {"type": "string"},
+                    "description": "text queries: the signals that matched at the best frame, e.g. "
+                                   "\"concept: sulphur-crested cockatoo 0.71\", \"text on screen: 'exit'\""},
         },
     },
     "Match": {
@@ -204,19 +208,42 @@ _VIDEO_ID = {"name": "video_id", "in": "path", "required": True, "schema": {"typ
 _WRITE_SECURITY = [{}, {"bearer": []}, {"apiKey": []}]  # {}: no key needed when none is configured
 
 
+_TIME = ("seconds or [HH:]MM:SS of video time; with `text` also a wall-clock date-time "
+         "(YYYY-MM-DDTHH:MM[:SS][+zone], no zone: the server's local time) for recordings whose start is known")
+
+
 def _search_form() -> dict:
     return {
         "type": "object",
-        "oneOf": [{"required": ["image"]}, {"required": ["clip"]}],
+        "oneOf": [{"required": ["text"]}, {"required": ["image"]}, {"required": ["clip"]}],
         "properties": {
+            "text": {"type": "string", "minLength": 1, "maxLength": 1000,
+                     "description": 'free text: "EXIT sign", "a dog on a skateboard", "red car"'},
             "image": {"type": "string", "format": "binary", "description": "the query picture (JPEG, PNG, WebP, ...)"},
             "clip": {"type": "string", "format": "binary", "description": "a video clip: where does its footage appear?"},
             "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
             "video_id": {"type": "string", "description": "search only this video"},
-            "after": {"type": "string", "description": "only moments after this video time: seconds or [HH:]MM:SS"},
-            "before": {"type": "string", "description": "only moments before this video time"},
+            "after": {"type": "string", "description": "only moments after this time: " + _TIME},
+            "before": {"type": "string", "description": "only moments before this time"},
             "region": {"type": "string", "description": "x,y,w,h in pixels of the image: search only that part "
                                                         "(images only)"},
+        },
+    }
+
+
+def _search_json() -> dict:
+    bound = {"type": ["number", "string", "null"], "minimum": 0,
+             "description": "a number: seconds of video time; a string: " + _TIME}
+    return {
+        "type": "object",
+        "required": ["text"],
+        "properties": {
+            "text": {"type": "string", "minLength": 1, "maxLength": 1000,
+                     "description": 'free text: "EXIT sign", "a dog on a skateboard", "red car"'},
+            "limit": {"type": ["integer", "null"], "minimum": 1, "maximum": 100, "default": 10},
+            "video_id": {"type": ["string", "null"], "description": "search only this video"},
+            "after": {**bound, "description": "only moments after this time; " + bound["description"]},
+            "before": {**bound, "description": "only moments before this time; " + bound["description"]},
         },
     }
 
@@ -227,7 +254,8 @@ def build_document(max_query_mb: float, max_upload_mb: float) -> dict:
         "info": {
             "title": "vidsearch API",
             "version": "1",
-            "description": "Find where a picture appears in your videos; add, list, stream and delete videos. "
+            "description": "Find moments in your videos by free text, a picture or a clip; add, list, stream and "
+                           "delete videos. "
                            "Every error is JSON `{\"error\": {\"code\", \"message\"}}`. Write endpoints need the "
                            "API key when the server has one (VIDSEARCH_API_KEY).",
         },
@@ -240,12 +268,16 @@ def build_document(max_query_mb: float, max_upload_mb: float) -> dict:
             }},
             "/api/v1/search": {"post": {
                 "operationId": "search",
-                "summary": "Find the moments that match a still image or a video clip",
-                "description": f"Upload at most {max_query_mb:g} MiB (VIDSEARCH_MAX_QUERY_MB).",
-                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _search_form()}}},
+                "summary": "Find the moments that match free text, a still image or a video clip",
+                "description": f"Upload at most {max_query_mb:g} MiB (VIDSEARCH_MAX_QUERY_MB). Text: JSON "
+                               "`{\"text\": ...}` or the multipart field `text`; its moments carry `why`.",
+                "requestBody": {"required": True, "content": {
+                    "multipart/form-data": {"schema": _search_form()},
+                    "application/json": {"schema": _search_json()},
+                }},
                 "responses": {
                     "200": _json(_ref("SearchResults"), "ranked moments, best first"),
-                    "400": _error("a malformed query (no image, bad limit, time or region)"),
+                    "400": _error("a malformed query (no query or several, empty text, bad limit, time or region)"),
                     "404": _error("video_id names no video"),
                     "413": _error("the upload is over the query limit"),
                     "415": _error("the upload is not a readable image or video"),

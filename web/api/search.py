@@ -1,17 +1,20 @@
-"""The search resource: ``POST /api/v1/search`` with a still image or a video clip.
+"""The search resource: ``POST /api/v1/search`` with free text, a still image or a video clip.
 
 multipart/form-data fields (the same meaning and formats as ``vidsearch search``):
 
 | field | required | meaning |
 |---|---|---|
-| image or clip | one of them | the query picture (JPEG, PNG, WebP, ...) or a video clip |
+| text, image or clip | exactly one | free text ("EXIT sign", "red car"), the query picture (JPEG, PNG, WebP, ...) or a video clip |
 | limit | no | most moments to return, 1..100 (default 10) |
 | video_id | no | search only this video |
-| after, before | no | only moments inside this span of video time: seconds or [HH:]MM:SS |
+| after, before | no | only moments inside this span of video time: seconds or [HH:]MM:SS; with ``text`` also a wall-clock date-time (``YYYY-MM-DDTHH:MM[:SS][+zone]``) for recordings whose start is known |
 | region | no | ``x,y,w,h`` in pixels of the image: search only that part of it (images only) |
 
-A clip's moments also carry ``query_start``/``query_end`` (where in the clip). Searching by text is
-not supported yet and answers 400 ``not_supported``.
+A text query may also be sent as JSON: ``{"text": ..., "limit": ..., "video_id": ..., "after": ...,
+"before": ...}``, where ``after``/``before`` are seconds (a number) or a string as above. Times are
+parsed by :func:`vidsearch.cli.parse_time` / :func:`vidsearch.cli.parse_when`, the CLI's own
+definitions. A clip's moments also carry ``query_start``/``query_end`` (where in the clip); a text
+query's moments carry ``why`` (the signals that matched).
 
 ``POST /api/v1/dedup`` (multipart ``clip``) answers ``{"matches": [...]}``: the confident copies of
 the clip's footage in the archive (``vidsearch dedup --clip --json``), empty when there are none.
@@ -20,10 +23,11 @@ Query files are written to hidden temporary files in the upload folder and remov
 from __future__ import annotations
 
 import argparse
+import math
 
 from flask import Blueprint, current_app, jsonify, request
 
-from vidsearch.cli import parse_region, parse_time
+from vidsearch.cli import WallTime, parse_region, parse_time, parse_when
 from vidsearch.media.errors import MediaError
 from vidsearch.media.image import load_image
 from web.access import library
@@ -50,7 +54,8 @@ dedup_bp.before_request(_query_upload)
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
-_NOT_YET = "search by {} is not supported yet; upload a picture in the field 'image' or a video in 'clip'"
+MAX_TEXT = 1000  # characters of a text query
+MAX_JSON_BYTES = 64 * 1024
 
 
 def _bad(code: str, message: str) -> ApiError:
@@ -74,19 +79,99 @@ def _optional(name: str, parse, code: str):
     if raw is None or raw.strip() == "":
         return None
     try:
-        return parse(raw.strip())
-    except (argparse.ArgumentTypeError, ValueError) as exc:
+        value = parse(raw.strip())
+    except (argparse.ArgumentTypeError, ValueError, OverflowError) as exc:
         raise _bad(code, f"{name}: {exc}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _bad(code, f"{name}: {raw.strip()!r} is not a finite time")
+    return value
 
 
-def _refuse_unsupported() -> None:
-    if request.is_json:
-        body = request.get_json(silent=True)
-        if isinstance(body, dict) and "text" in body:
-            raise _bad("not_supported", _NOT_YET.format("text"))
-        raise _bad("bad_request", "send multipart/form-data with the query in the field 'image' or 'clip'")
-    if "text" in request.form:
-        raise _bad("not_supported", _NOT_YET.format("text"))
+def _text(raw) -> str:
+    if not isinstance(raw, str):
+        raise _bad("bad_text", "text must be a string")
+    text = raw.strip()
+    if not text:
+        raise _bad("bad_text", "the text query is empty")
+    if len(text) > MAX_TEXT:
+        raise _bad("bad_text", f"the text query is longer than {MAX_TEXT} characters")
+    return text
+
+
+def _json_limit(raw) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or (isinstance(raw, float) and not raw.is_integer()):
+        raise _bad("bad_limit", f"limit must be a whole number, not {raw!r}")
+    if not 1 <= raw <= MAX_LIMIT:
+        raise _bad("bad_limit", f"limit must be between 1 and {MAX_LIMIT}, not {raw:g}")
+    return int(raw)
+
+
+def _json_time(name: str, raw):
+    """A JSON bound: a number of seconds of video time, or a string as the CLI takes it."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        if not raw.strip():
+            return None
+        try:
+            value = parse_when(raw.strip())
+        except (argparse.ArgumentTypeError, ValueError, OverflowError) as exc:
+            raise _bad("bad_time", f"{name}: {exc}") from None
+        if not math.isfinite(value):
+            raise _bad("bad_time", f"{name}: {raw.strip()!r} is not a finite time")
+        return value
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw) or raw < 0:
+        raise _bad("bad_time", f"{name}: give seconds (a number, not negative), HH:MM:SS or a date-time, not {raw!r}")
+    return float(raw)
+
+
+def _check_order(after, before) -> None:
+    """``after`` later than ``before`` (both video time, or both wall-clock) is a malformed query."""
+    if after is None or before is None or isinstance(after, WallTime) != isinstance(before, WallTime):
+        return
+    if after > before:
+        what = "date-time" if isinstance(after, WallTime) else "s"
+        raise _bad("bad_time", f"after ({after:g} {what}) is later than before ({before:g} {what})")
+
+
+def _check_video(video_id: str | None) -> None:
+    if video_id is not None:
+        with library().use() as lib:
+            if lib.video(video_id) is None:
+                raise ApiError(404, "video_not_found", f"no video with id {video_id!r}")
+
+
+def _search_text(text: str, *, limit: int, video_id, after, before):
+    """As ``vidsearch search --text``: a date-time bound filters on wall-clock time, seconds on video time."""
+    _check_order(after, before)
+    _check_video(video_id)
+    walls = {f"wall_{n}": float(v) for n, v in (("after", after), ("before", before)) if isinstance(v, WallTime)}
+    try:  # encoding the query runs outside the library lock; store and catalog calls take it
+        moments = library().concurrent().search_text(
+            text, limit=limit, video_id=video_id, after=None if isinstance(after, WallTime) else after,
+            before=None if isinstance(before, WallTime) else before, **walls)
+    except ValueError as exc:  # e.g. a query without words
+        raise _bad("bad_text", str(exc)) from None
+    return jsonify({"results": [moment_json(m) for m in moments]})
+
+
+def _search_json():
+    request.max_content_length = MAX_JSON_BYTES
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or "text" not in body:
+        raise _bad("bad_request", 'send JSON {"text": "what to find"}, or multipart/form-data with the query '
+                                  "in the field 'text', 'image' or 'clip'")
+    if body.get("region") is not None:
+        raise _bad("bad_region", "region applies to image queries only")
+    text = _text(body["text"])
+    limit = _json_limit(body.get("limit"))
+    video_id = body.get("video_id")
+    if video_id is not None and not isinstance(video_id, str):
+        raise _bad("bad_request", "video_id must be a string")
+    return _search_text(text, limit=limit, video_id=(video_id or "").strip() or None,
+                        after=_json_time("after", body.get("after")), before=_json_time("before", body.get("before")))
 
 
 def _clip_path(upload) -> str:
@@ -105,24 +190,30 @@ def _media_error(upload, exc: MediaError) -> ApiError:
 
 @bp.post("")
 def search():
-    _refuse_unsupported()
+    if request.is_json:
+        return _search_json()
     image = request.files.get("image")  # reading the body may raise 413 (the query limit)
     clip = request.files.get("clip")
-    if image is not None and image.filename and clip is not None and clip.filename:
-        raise _bad("bad_request", "send either 'image' or 'clip', not both")
-    if (image is None or not image.filename) and (clip is None or not clip.filename):
-        raise _bad("no_image", "no query: send a picture in the multipart field 'image' or a video in 'clip'")
+    has_image, has_clip = image is not None and bool(image.filename), clip is not None and bool(clip.filename)
+    text = request.form.get("text")
+    if has_image + has_clip + (text is not None) > 1:
+        raise _bad("bad_request", "send one query: 'text', 'image' or 'clip', not several")
+    if text is None and not has_image and not has_clip:
+        raise _bad("no_image", "no query: send text in the field 'text' (or JSON {\"text\": ...}), a picture in "
+                               "the multipart field 'image' or a video in 'clip'")
     limit = _limit(request.form.get("limit"))
     video_id = (request.form.get("video_id") or "").strip() or None
+    if text is not None:
+        if request.form.get("region", "").strip():
+            raise _bad("bad_region", "region applies to image queries only")
+        return _search_text(_text(text), limit=limit, video_id=video_id,
+                            after=_optional("after", parse_when, "bad_time"),
+                            before=_optional("before", parse_when, "bad_time"))
     after = _optional("after", parse_time, "bad_time")
     before = _optional("before", parse_time, "bad_time")
-    if after is not None and before is not None and after > before:
-        raise _bad("bad_time", f"after ({after:g} s) is later than before ({before:g} s)")
+    _check_order(after, before)
     region = _optional("region", parse_region, "bad_region")
-    if video_id is not None:
-        with library().use() as lib:
-            if lib.video(video_id) is None:
-                raise ApiError(404, "video_not_found", f"no video with id {video_id!r}")
+    _check_video(video_id)
     if clip is not None and clip.filename:
         if region is not None:
             raise _bad("bad_region", "region applies to image queries only")
