@@ -81,9 +81,27 @@ def test_reader_is_unavailable_without_tesseract(monkeypatch):
 
 
 def test_no_text_no_process(monkeypatch):
+    import subprocess
+
     calls = []
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: calls.append(a))
     reader = TesseractReader.__new__(TesseractReader)
-    reader.scale, reader.min_conf = 2.0, 60.0
-    monkeypatch.setattr(reader, "_run", lambda crops: calls.append(crops) or {}, raising=False)
+    reader.scale, reader.min_conf, reader.timeout = 2.0, 60.0, 10.0
     assert reader.read([np.zeros((224, 224, 3), np.uint8)]) == [""]
     assert calls == []
+
+
+@needs_tesseract
+def test_start_reads_in_the_background_and_cancel_leaves_nothing(sign_frames):
+    import os
+
+    reader = TesseractReader()
+    job = reader.start([sign_frames[2], sign_frames[4]])
+    assert job.proc is not None and os.path.isdir(job.tmp.name)  # running while the caller goes on
+    assert [t.split() for t in job.result()] == [["exit"], ["open"]]
+    assert not os.path.exists(job.tmp.name)
+
+    job = reader.start([sign_frames[2]])
+    folder = job.tmp.name
+    job.cancel()
+    assert job.proc.poll() is not None and not os.path.exists(folder)

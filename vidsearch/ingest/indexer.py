@@ -97,19 +97,28 @@ class SpanIndexer:
         self.times["segment"] += t1 - t0
         if images:
             steps: dict[str, float] = {}
-            analyse = getattr(self.encoders, "analyse", None)
-            if analyse is not None:
-                vectors, payloads = analyse(images, steps)
-            else:
-                vectors, payloads = self.encoders.embed(images), [{} for _ in images]
-            if self._ocr is not None:
+            ocr_job = None
+            if self._ocr is not None:  # tesseract reads (another process) while the encoders embed
                 t2 = time.perf_counter()
                 chosen = self._ocr_gate.select(images, [k.timestamp for k in new])
-                texts = self._ocr.read([images[i] for i, _ in chosen], [boxes for _, boxes in chosen])
-                for (i, _), text in zip(chosen, texts):
+                ocr_job = self._ocr.start([images[i] for i, _ in chosen], [boxes for _, boxes in chosen])
+                steps["ocr"] = time.perf_counter() - t2
+            analyse = getattr(self.encoders, "analyse", None)
+            try:
+                if analyse is not None:
+                    vectors, payloads = analyse(images, steps)
+                else:
+                    vectors, payloads = self.encoders.embed(images), [{} for _ in images]
+            except BaseException:
+                if ocr_job is not None:
+                    ocr_job.cancel()
+                raise
+            if ocr_job is not None:
+                t2 = time.perf_counter()  # "ocr": selecting and cropping, plus the wait beyond the embedding
+                for (i, _), text in zip(chosen, ocr_job.result()):
                     if text:
                         payloads[i]["text"] = text
-                steps["ocr"] = time.perf_counter() - t2
+                steps["ocr"] += time.perf_counter() - t2
             for name in ("detect", "concept", "ocr"):
                 if name in steps:
                     self.times[name] = self.times.get(name, 0.0) + steps[name]

@@ -136,8 +136,75 @@ def clean_words(words: list[tuple[str, float]], min_conf: float) -> list[str]:
     return out
 
 
+class OcrJob:
+    """One ``tesseract`` run over a batch of crops, started at once and collected by :meth:`result`,
+    so that it reads while the caller embeds the same frames (it is another process: on a
+    multi-core machine the two overlap)."""
+
+    def __init__(self, reader: "TesseractReader", crops: list[np.ndarray], owner: list[int], n_images: int):
+        import cv2
+
+        self.reader, self.owner, self.n_images = reader, owner, n_images
+        self.proc: subprocess.Popen | None = None
+        self.tmp: tempfile.TemporaryDirectory | None = None
+        if not crops:
+            return
+        self.tmp = tempfile.TemporaryDirectory(prefix="vidsearch-ocr-")
+        try:
+            paths = []
+            for i, c in enumerate(crops):
+                path = os.path.join(self.tmp.name, f"{i:04d}.png")
+                cv2.imwrite(path, c)
+                paths.append(path)
+            listing = Path(self.tmp.name) / "pages.txt"
+            listing.write_text("\n".join(paths) + "\n")
+            env = {**os.environ, "OMP_THREAD_LIMIT": "1"}  # one thread: it runs beside the encoders
+            self.proc = subprocess.Popen([reader.exe, str(listing), "-", "--psm", "6", "-l", reader.lang, "tsv"],
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        except BaseException:
+            self.tmp.cleanup()
+            raise
+
+    def cancel(self) -> None:
+        """Stop the run (the caller failed): no process or temporary file is left behind."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+        if self.tmp is not None:
+            self.tmp.cleanup()
+
+    def result(self) -> list[str]:
+        """The text of each image (lower-case words, may be ''); waits for tesseract (bounded by the
+        reader's timeout: a run that outlasts it is killed and its text skipped)."""
+        texts: list[list[str]] = [[] for _ in range(self.n_images)]
+        if self.proc is None:
+            return ["" for _ in texts]
+        try:
+            try:
+                out, err = self.proc.communicate(timeout=self.reader.timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.communicate()
+                log.warning("tesseract took longer than %.0f s on %d crops; their text is skipped",
+                            self.reader.timeout, len(self.owner))
+                return ["" for _ in texts]
+        finally:
+            if self.proc.poll() is None:  # interrupted while waiting: leave no tesseract behind
+                self.proc.kill()
+                self.proc.wait()
+            self.tmp.cleanup()
+        if self.proc.returncode != 0:
+            log.warning("tesseract failed (%s): %s", self.proc.returncode, err.strip()[-300:])
+            return ["" for _ in texts]
+        for page, words in parse_tsv(out).items():
+            if 0 <= page < len(self.owner):
+                texts[self.owner[page]].extend(clean_words(words, self.reader.min_conf))
+        return [" ".join(t) for t in texts]
+
+
 class TesseractReader:
-    """``read(images) -> list[str]``: the text found in each image (lower-case words, may be '')."""
+    """``read(images) -> list[str]``: the text found in each image (lower-case words, may be '');
+    ``start(images)`` runs the same read in the background and returns an :class:`OcrJob`."""
 
     def __init__(self, *, scale: float = 2.0, min_conf: float = 60.0, lang: str = "eng", timeout: float = 60.0):
         self.exe = tesseract_path()
@@ -146,7 +213,7 @@ class TesseractReader:
         self.lang = lang
         self.timeout = float(timeout)
 
-    def read(self, images: list[np.ndarray], regions: list[list[tuple[int, int, int, int]]] | None = None) -> list[str]:
+    def start(self, images: list[np.ndarray], regions: list[list[tuple[int, int, int, int]]] | None = None) -> OcrJob:
         """``regions[i]``: the boxes of ``images[i]`` to read (default: :func:`text_regions`)."""
         crops: list[np.ndarray] = []
         owner: list[int] = []
@@ -154,36 +221,10 @@ class TesseractReader:
             for box in (regions[i] if regions is not None else text_regions(img)):
                 crops.append(_crop(img, box, self.scale))
                 owner.append(i)
-        texts: list[list[str]] = [[] for _ in images]
-        if not crops:
-            return ["" for _ in images]
-        for page, words in self._run(crops).items():
-            if 0 <= page < len(owner):
-                texts[owner[page]].extend(clean_words(words, self.min_conf))
-        return [" ".join(t) for t in texts]
+        return OcrJob(self, crops, owner, len(images))
 
-    def _run(self, crops: list[np.ndarray]) -> dict[int, list[tuple[str, float]]]:
-        import cv2
-
-        with tempfile.TemporaryDirectory(prefix="vidsearch-ocr-") as tmp:
-            paths = []
-            for i, c in enumerate(crops):
-                p = os.path.join(tmp, f"{i:04d}.png")
-                cv2.imwrite(p, c)
-                paths.append(p)
-            listing = Path(tmp) / "pages.txt"
-            listing.write_text("\n".join(paths) + "\n")
-            env = {**os.environ, "OMP_THREAD_LIMIT": "1"}  # one thread: it runs beside the encoders
-            try:
-                proc = subprocess.run([self.exe, str(listing), "-", "--psm", "6", "-l", self.lang, "tsv"],
-                                      capture_output=True, text=True, timeout=self.timeout, env=env)
-            except subprocess.TimeoutExpired:
-                log.warning("tesseract took longer than %.0f s on %d crops; their text is skipped", self.timeout, len(crops))
-                return {}
-        if proc.returncode != 0:
-            log.warning("tesseract failed (%s): %s", proc.returncode, proc.stderr.strip()[-300:])
-            return {}
-        return parse_tsv(proc.stdout)
+    def read(self, images: list[np.ndarray], regions: list[list[tuple[int, int, int, int]]] | None = None) -> list[str]:
+        return self.start(images, regions).result()
 
 
 def parse_tsv(tsv: str) -> dict[int, list[tuple[str, float]]]:
