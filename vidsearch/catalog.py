@@ -3,7 +3,14 @@
 A video's id is derived from its content (``content_id``), so the same footage under two names or
 in two folders is one video. The catalog is the source of truth for *status*: a video is only
 ``indexed`` once all its frames and segments were written to the vector store, so a crash while
-indexing leaves it ``indexing`` and the next ingest redoes it.
+indexing leaves it ``indexing`` and the next ingest redoes it
+(:meth:`vidsearch.library.Library.resume`).
+
+Deleting a video is two steps for the same reason: :meth:`Catalog.begin_delete` removes the record
+and notes the id in ``pending_deletes`` in one transaction, the caller removes the vectors and
+thumbnails, and :meth:`Catalog.end_delete` drops the note. A crash in between leaves the note, and
+the next opener finishes the removal (:class:`vidsearch.library.Library`), so a video is never
+listed ``indexed`` with its points gone, nor are points left behind without a record.
 """
 from __future__ import annotations
 
@@ -38,6 +45,10 @@ CREATE TABLE IF NOT EXISTS videos (
     wall_start REAL
 );
 CREATE INDEX IF NOT EXISTS videos_path ON videos(path);
+CREATE TABLE IF NOT EXISTS pending_deletes (
+    id TEXT PRIMARY KEY,
+    since REAL NOT NULL
+);
 """
 # Columns added after the first release: (name, SQL type), added to older catalogs on open.
 _ADDED_COLUMNS = (("camera", "TEXT"), ("wall_start", "REAL"))
@@ -147,3 +158,22 @@ class Catalog:
 
     def delete(self, video_id: str) -> bool:
         return self._db.execute("DELETE FROM videos WHERE id = ?", (video_id,)).rowcount > 0
+
+    # -- deletes that survive a crash (see the module's docstring) ---------------------------
+    def begin_delete(self, video_id: str) -> bool:
+        """Remove the record and remember that the video's vectors and thumbnails must go, in one
+        transaction. False (and nothing noted) when there is no such record."""
+        with self._db:  # isolation_level=None: open the transaction ourselves
+            self._db.execute("BEGIN IMMEDIATE")
+            gone = self._db.execute("DELETE FROM videos WHERE id = ?", (video_id,)).rowcount > 0
+            if gone:
+                self._db.execute("INSERT OR REPLACE INTO pending_deletes (id, since) VALUES (?, ?)",
+                                 (video_id, time.time()))
+        return gone
+
+    def pending_deletes(self) -> list[str]:
+        """Ids whose removal began and did not finish (a crash), oldest first."""
+        return [r[0] for r in self._db.execute("SELECT id FROM pending_deletes ORDER BY since, id")]
+
+    def end_delete(self, video_id: str) -> None:
+        self._db.execute("DELETE FROM pending_deletes WHERE id = ?", (video_id,))

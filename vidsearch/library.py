@@ -3,9 +3,14 @@
 The CLI and the web server both work through a :class:`Library`. With the embedded store (no
 ``VIDSEARCH_QDRANT_URL``) exactly one process may own the data folder: opening takes an exclusive
 lock on it and a second opener gets :class:`~vidsearch.index.lock.StoreLocked` with a clear message.
+
+After a crash (docs/reliability.md): opening a library finishes the deletes that were under way
+(:meth:`~vidsearch.catalog.Catalog.begin_delete`), and :meth:`Library.resume` indexes again the
+videos a killed process left ``indexing`` (or ``queued``); ``vidsearch ingest`` calls it first.
 """
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -43,6 +48,8 @@ class Library:
             from workers.owner import sync_settings
 
             sync_settings(settings, self.catalog)
+        for video_id in self.catalog.pending_deletes():  # a process died while deleting it
+            self._purge(video_id)
 
     def _release(self) -> None:
         if self._lock is not None:
@@ -66,6 +73,25 @@ class Library:
         """Index every video file under ``paths``; one result per file, failures included."""
         for path in discover(paths):
             yield self.runner.ingest_file(path, force=force, progress=progress(path) if progress else None)
+
+    def interrupted(self) -> list[VideoRecord]:
+        """Videos whose indexing was asked for and did not finish: ``indexing`` (the process died
+        while indexing it) or ``queued`` (the web server stopped before it started)."""
+        return [r for r in self.catalog.list() if r.status in ("queued", "indexing")]
+
+    def resume(self, *, progress: Callable[[Path], Progress | None] | None = None) -> Iterator[IngestResult]:
+        """Index again every :meth:`interrupted` video; one result each. Points have deterministic
+        ids and the runner removes a video's leftovers first, so nothing is lost or doubled. A file
+        that is gone, or whose content changed, leaves its record ``failed`` (and its leftovers removed)."""
+        for rec in self.interrupted():
+            if not os.path.isfile(rec.path):
+                yield self.runner.fail(rec.path, rec.id, f"{rec.path}: the file is gone (its indexing was interrupted)")
+                continue
+            result = self.runner.ingest_file(rec.path, progress=progress(Path(rec.path)) if progress else None,
+                                             camera=rec.camera, wall_start=rec.wall_start)
+            if result.video_id != rec.id:  # the file was replaced since: its old record cannot be finished
+                self.runner.fail(rec.path, rec.id, f"{rec.path}: the file changed while it was being indexed")
+            yield result
 
     # -- query ---------------------------------------------------------------------------
     def search_image(self, image: np.ndarray, **kw) -> list[Moment]:
@@ -118,9 +144,15 @@ class Library:
         return self.catalog.get(video_id)
 
     def delete(self, video_id: str) -> bool:
-        """Remove a video's vectors, thumbnails and record. False when the id is unknown."""
-        if self.catalog.get(video_id) is None:
+        """Remove a video's record, vectors and thumbnails. False when the id is unknown.
+
+        The record goes first, with a note that survives a crash (the next opener finishes the job)."""
+        if not self.catalog.begin_delete(video_id):
             return False
+        self._purge(video_id)
+        return True
+
+    def _purge(self, video_id: str) -> None:
         self.store.delete_video(video_id)
         self.store.flush()
         shutil.rmtree(self.settings.thumbnails_dir / video_id, ignore_errors=True)
@@ -128,4 +160,4 @@ class Library:
             from workers.owner import forget_video
 
             forget_video(self.settings, video_id)
-        return self.catalog.delete(video_id)
+        self.catalog.end_delete(video_id)

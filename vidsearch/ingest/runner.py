@@ -5,7 +5,12 @@ worker) is decided elsewhere; it only needs a catalog, a vector store and the en
 
 Crash safety: the catalog says ``indexing`` until the last point is flushed, and points have
 deterministic ids, so re-running an interrupted video rewrites the same points and adds nothing.
-Stale points from an earlier run with other settings are removed before writing.
+Stale points from an earlier run with other settings are removed before writing. The order of the
+writes: record ``indexing`` (SQLite, synchronous) -> old points and thumbnails removed -> each
+segment's thumbnail written (atomically) before its points -> points flushed -> record ``indexed``
+with its counts. A process killed anywhere in it leaves the record ``indexing``, which
+:meth:`vidsearch.library.Library.resume` (``vidsearch ingest``) and the web server's job queue pick
+up again; tests/test_crash_safety.py kills real ingesting processes to check it.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from typing import Callable
 
 from vidsearch.catalog import Catalog, VideoRecord, content_id
 from vidsearch.config import Settings
+from vidsearch.diskspace import LowDiskSpace, check_free_space
 from vidsearch.ingest.indexer import Batch, SpanIndexer
 from vidsearch.media import MediaError, probe, sample_frames
 from vidsearch.models.encoders import Encoders
@@ -74,6 +80,10 @@ class IngestRunner:
                 self.catalog.upsert(VideoRecord(**{**asdict(rec), "path": path, "size": st.st_size, "mtime": st.st_mtime}))
             return IngestResult(path, "skipped", video_id=video_id, duration=rec.duration or 0.0)
 
+        try:  # refused before anything is written: a full disk must not leave a half-written store
+            check_free_space(self.settings.data_dir, self.settings.min_free_mb)
+        except LowDiskSpace as exc:
+            return IngestResult(path, "failed", video_id=video_id, error=f"{path}: refused: {exc}")
         self.catalog.upsert(
             VideoRecord(id=video_id, path=path, status="indexing", size=st.st_size, mtime=st.st_mtime,
                         added_at=rec.added_at if rec else 0.0, camera=camera, wall_start=wall_start)
@@ -86,6 +96,10 @@ class IngestRunner:
             log.exception("indexing %s failed", path)
             return self._fail(path, video_id, f"{path}: internal error: {type(exc).__name__}: {exc}")
         return result
+
+    def fail(self, path: str, video_id: str, error: str) -> IngestResult:
+        """Record ``video_id`` as failed with ``error``, removing whatever of it was written."""
+        return self._fail(path, video_id, error)
 
     def _fail(self, path: str, video_id: str, error: str) -> IngestResult:
         self.store.delete_video(video_id)
