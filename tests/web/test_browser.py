@@ -181,3 +181,151 @@ def test_pages_fit_a_phone_and_work_from_the_keyboard(browser, live, page):
         assert ("file" if page == "/library" else "clip") in seen, seen
     finally:
         browser.set_window_size(1280, 1000)
+
+
+# -- text search, and a region drawn on the dropped picture ---------------------------------------
+SPY = """
+window.__sent = [];
+const realFetch = window.fetch;
+window.fetch = (url, opts) => {
+  const body = opts && opts.body;
+  window.__sent.push(body instanceof FormData
+    ? Object.fromEntries([...body.entries()].map(([k, v]) => [k, typeof v === "string" ? v : "file:" + v.name]))
+    : String(body));
+  return realFetch(url, opts);
+};
+"""
+
+
+def _first_text(browser) -> str:
+    """The first result's text, read in one step (the list is replaced when an answer arrives)."""
+    return browser.execute_script("const r = document.querySelector('#results .result'); return r ? r.innerText : '';")
+
+
+def _first_result(browser, timeout=300):
+    return WebDriverWait(browser, timeout).until(lambda d: d.find_element(By.CSS_SELECTOR, "#results .result"))
+
+
+def test_text_search_from_the_box_shows_why(browser, text_live):
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(text_live.url + "/")
+    browser.execute_script(SPY)
+    box = browser.find_element(By.ID, "text")
+    box.send_keys("EXIT sign", Keys.ENTER)  # Enter searches by text: no file was dropped
+    first = _first_result(browser)
+    assert "exit.mp4" in first.text
+    why = first.find_element(By.CSS_SELECTOR, ".why").get_attribute("textContent")
+    assert why.startswith("why: ") and "text on screen: 'exit'" in why
+    sent = browser.execute_script("return window.__sent;")
+    assert sent == [{"text": "EXIT sign", "limit": "10", "after": "", "before": ""}], sent
+    expected = text_live.post_json("/api/v1/search", {"text": "EXIT sign"}).json["results"]
+    shown = browser.find_elements(By.CSS_SELECTOR, "#results .result")
+    assert len(shown) == len(expected) and f"score {expected[0]['score']:.3f}" in first.text
+    assert browser.find_element(By.ID, "error").get_attribute("hidden") is not None
+
+    # the button searches too; the previous results are replaced
+    box.clear()
+    box.send_keys("OPEN")
+    browser.find_element(By.ID, "submit").click()
+    WebDriverWait(browser, 120).until(
+        lambda d: "open.mp4" in _first_text(d))
+    assert len(browser.execute_script("return window.__sent;")) == 2
+
+    # no text and no file: a clear message, nothing sent
+    box.clear()
+    browser.find_element(By.ID, "submit").click()
+    error = browser.find_element(By.ID, "error")
+    WebDriverWait(browser, 10).until(lambda d: error.is_displayed())
+    assert "Type what you are looking for" in error.text
+    assert len(browser.execute_script("return window.__sent;")) == 2
+
+
+@pytest.fixture(scope="module")
+def big_jpeg(live, tmp_path_factory):
+    """The frame at 3 s of video a, 1280x960 (4x the video): shown smaller than it is, so the region
+    must be converted from displayed pixels to the picture's own."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("region") / "big.jpg"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(live.videos["a"].parent / "a_3s.png"), "-vf",
+                    "scale=1280:960", "-q:v", "3", str(out)], check=True)
+    return out
+
+
+def _drag(browser, element, start, end, kind="mouse"):
+    """Press at ``start`` and release at ``end`` (fractions of the element's displayed size), with a
+    mouse or a finger (a touch pointer)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions import interaction
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    from selenium.webdriver.common.actions.pointer_input import PointerInput
+
+    w, h = element.size["width"], element.size["height"]
+    at = [(round(fx * w - w / 2), round(fy * h - h / 2)) for fx, fy in (start, end)]
+    if kind == "mouse":
+        (ActionChains(browser).move_to_element_with_offset(element, *at[0]).click_and_hold()
+         .move_by_offset((at[1][0] - at[0][0]) // 2, (at[1][1] - at[0][1]) // 2)
+         .move_to_element_with_offset(element, *at[1]).release().perform())
+        return
+    actions = ActionBuilder(browser, mouse=PointerInput(interaction.POINTER_TOUCH, "finger"))
+    actions.pointer_action.move_to(element, *at[0]).pointer_down()
+    actions.pointer_action.move_to(element, (at[0][0] + at[1][0]) // 2, (at[0][1] + at[1][1]) // 2)
+    actions.pointer_action.move_to(element, *at[1]).pointer_up()
+    actions.perform()
+
+
+def _region(browser) -> tuple[int, ...] | None:
+    value = browser.find_element(By.ID, "region").get_attribute("value")
+    return tuple(int(v) for v in value.split(",")) if value else None
+
+
+def test_a_region_drawn_on_the_dropped_picture_is_searched(browser, live, big_jpeg):
+    browser.get(live.url + "/")
+    browser.execute_script(SPY)
+    browser.find_element(By.ID, "image").send_keys(str(big_jpeg))
+    img = browser.find_element(By.ID, "preview")
+    WebDriverWait(browser, 30).until(lambda d: img.is_displayed() and d.execute_script(
+        "return arguments[0].naturalWidth;", img) == 1280)
+    assert img.size["width"] < 1280 * 0.6  # shown smaller than it is
+
+    _drag(browser, img, (0.10, 0.20), (0.60, 0.70))
+    x, y, w, h = _region(browser)
+    for got, want in ((x, 128), (y, 192), (w, 640), (h, 480)):  # pixels of the 1280x960 picture
+        assert abs(got - want) <= 8, (x, y, w, h)
+    sel = browser.find_element(By.ID, "selection")
+    assert sel.is_displayed() and abs(sel.size["width"] - 0.5 * img.size["width"]) <= 3
+    assert browser.find_element(By.ID, "region-w").get_attribute("value") == str(w)  # the fields follow
+
+    browser.find_element(By.ID, "submit").click()
+    first = _first_result(browser)
+    sent = browser.execute_script("return window.__sent;")
+    assert sent[-1]["image"] == "file:big.jpg" and sent[-1]["region"] == f"{x},{y},{w},{h}"
+    assert "text" not in sent[-1]
+    data = big_jpeg.read_bytes()
+    cropped = live.post_form("/api/v1/search", {"region": f"{x},{y},{w},{h}"},
+                             {"image": ("big.jpg", data, "image/jpeg")}).json["results"]
+    whole = live.post_form("/api/v1/search", {}, {"image": ("big.jpg", data, "image/jpeg")}).json["results"]
+    assert f"{cropped[0]['score']:.3f}" != f"{whole[0]['score']:.3f}"  # the region changes the answer
+    WebDriverWait(browser, 10).until(
+        lambda d: f"score {cropped[0]['score']:.3f}" in _first_text(d))
+
+    # with a finger (touch pointer events) the same way
+    _drag(browser, img, (0.50, 0.50), (0.25, 0.10), kind="touch")
+    x, y, w, h = _region(browser)
+    for got, want in ((x, 320), (y, 96), (w, 320), (h, 384)):
+        assert abs(got - want) <= 8, (x, y, w, h)
+
+    # from the keyboard: type the region, then clear it
+    for name, value in (("region-x", "0"), ("region-y", "0"), ("region-w", "640"), ("region-h", "480")):
+        field = browser.find_element(By.ID, name)
+        field.clear()
+        field.send_keys(value)
+    assert _region(browser) == (0, 0, 640, 480)
+    browser.find_element(By.ID, "clear-region").click()
+    assert _region(browser) is None and not sel.is_displayed()
+    browser.find_element(By.ID, "submit").click()
+    WebDriverWait(browser, 60).until(lambda d: len(d.execute_script("return window.__sent;")) == 2)
+    assert "region" not in browser.execute_script("return window.__sent;")[-1]
+    WebDriverWait(browser, 60).until(
+        lambda d: f"score {whole[0]['score']:.3f}" in _first_text(d))

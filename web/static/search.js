@@ -1,13 +1,19 @@
-// The search page: pick or drop a picture or a clip, POST it to the API, show the moments, play them.
+// The search page: type text, or pick or drop a picture or a clip (and draw a region on the picture),
+// POST it to the API, show the moments and why they matched, play them.
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
   const form = $("search-form"), input = $("image"), drop = $("drop"), preview = $("preview"), clipPreview = $("clip-preview");
   const dropText = $("drop-text"), submit = $("submit"), statusEl = $("status"), errorEl = $("error");
+  const textInput = $("text");
   const resultsEl = $("results"), resultsTitle = $("results-title");
   const playerSection = $("player-section"), player = $("player"), playerTitle = $("player-title");
   const timeline = $("timeline"), playhead = $("playhead");
+  const editor = $("region-editor"), stage = $("stage"), selection = $("selection"), regionField = $("region");
+  const fields = { x: $("region-x"), y: $("region-y"), w: $("region-w"), h: $("region-h") };
+  const DROP_TEXT = dropText.innerHTML;
   let file = null, kind = "image", results = [], current = null;
+  let region = null; // {x, y, w, h} in pixels of the ORIGINAL picture, or null: the whole picture
 
   function fmt(t) {
     t = Math.max(0, Math.floor(t));
@@ -32,6 +38,13 @@
     errorEl.hidden = !text;
   }
 
+  function resetPreviews() {
+    [preview, clipPreview].forEach((p) => { if (p.src) URL.revokeObjectURL(p.src); p.removeAttribute("src"); });
+    clipPreview.hidden = true;
+    editor.hidden = true;
+    setRegion(null);
+  }
+
   function choose(f) {
     if (!f) return;
     const video = (f.type || "").startsWith("video/") || /\.(mp4|m4v|mov|mkv|webm|avi|ts|mts)$/i.test(f.name);
@@ -39,13 +52,106 @@
     file = f;
     kind = video ? "clip" : "image";
     showError("");
-    [preview, clipPreview].forEach((p) => { if (p.src) URL.revokeObjectURL(p.src); p.removeAttribute("src"); p.hidden = true; });
-    const shown = video ? clipPreview : preview;
-    shown.src = URL.createObjectURL(f);
-    if (!video) preview.alt = "Query: " + f.name;
-    shown.hidden = false;
+    resetPreviews();
+    if (video) {
+      clipPreview.src = URL.createObjectURL(f);
+      clipPreview.hidden = false;
+    } else {
+      preview.src = URL.createObjectURL(f);
+      preview.alt = "Query: " + f.name;
+      editor.hidden = false;
+    }
     dropText.textContent = f.name + " — press to choose another";
   }
+
+  function removeFile() {
+    file = null;
+    input.value = "";
+    resetPreviews();
+    dropText.innerHTML = DROP_TEXT;
+    textInput.focus();
+  }
+
+  // -- the region: drawn with a pointer (mouse, touch, pen) on the picture, or typed in x, y, w, h --
+  const natural = () => ({ w: preview.naturalWidth, h: preview.naturalHeight });
+  const clamp = (v, lo, hi) => Math.min(Math.max(v, lo), hi);
+
+  function setRegion(r, fromFields) {
+    const n = natural();
+    if (r && n.w && n.h) {
+      const x = clamp(Math.floor(r.x), 0, n.w - 1), y = clamp(Math.floor(r.y), 0, n.h - 1);
+      const w = clamp(Math.round(r.w), 1, n.w - x), h = clamp(Math.round(r.h), 1, n.h - y);
+      region = { x, y, w, h };
+    } else {
+      region = null;
+    }
+    regionField.value = region ? `${region.x},${region.y},${region.w},${region.h}` : "";
+    if (!fromFields) Object.keys(fields).forEach((k) => { fields[k].value = region ? region[k] : ""; });
+    drawSelection();
+  }
+
+  function drawSelection() {
+    const n = natural();
+    if (!region || !n.w || !preview.clientWidth) { selection.hidden = true; return; }
+    const s = preview.clientWidth / n.w; // displayed pixels per original pixel
+    Object.assign(selection.style, { left: region.x * s + "px", top: region.y * s + "px",
+      width: region.w * s + "px", height: region.h * s + "px" });
+    selection.hidden = false;
+  }
+
+  function toNatural(e) {
+    const box = preview.getBoundingClientRect(), n = natural();
+    return { x: clamp(e.clientX - box.left, 0, box.width) * n.w / box.width,
+             y: clamp(e.clientY - box.top, 0, box.height) * n.h / box.height };
+  }
+
+  let dragFrom = null;
+  stage.addEventListener("pointerdown", (e) => {
+    if (!preview.naturalWidth || (e.pointerType === "mouse" && e.button !== 0)) return;
+    e.preventDefault();
+    stage.setPointerCapture(e.pointerId);
+    dragFrom = toNatural(e);
+  });
+  stage.addEventListener("pointermove", (e) => {
+    if (!dragFrom) return;
+    const p = toNatural(e);
+    setRegion({ x: Math.min(dragFrom.x, p.x), y: Math.min(dragFrom.y, p.y),
+                w: Math.abs(p.x - dragFrom.x), h: Math.abs(p.y - dragFrom.y) });
+  });
+  function endDrag() {
+    if (!dragFrom) return;
+    dragFrom = null;
+    // a click, not a drag: no region (smaller than 4 displayed pixels)
+    const s = preview.clientWidth / (natural().w || 1);
+    if (region && (region.w * s < 4 || region.h * s < 4)) setRegion(null);
+    setStatus(region ? `Region ${region.w}×${region.h} px at ${region.x},${region.y}: press Search.` : "");
+  }
+  stage.addEventListener("pointerup", endDrag);
+  stage.addEventListener("pointercancel", endDrag);
+  preview.addEventListener("load", () => {
+    $("natural-size").textContent = `${preview.naturalWidth}×${preview.naturalHeight}`;
+    drawSelection();
+  });
+  window.addEventListener("resize", drawSelection);
+  // typed: every edit is read back (input while typing; change also covers a field emptied by a script)
+  function fromFields(final) {
+    const v = Object.fromEntries(Object.entries(fields).map(([k, el]) => [k, el.value.trim()]));
+    if (Object.values(v).every((x) => x === "")) { setRegion(null, true); return; }
+    const num = Object.fromEntries(Object.entries(v).map(([k, x]) => [k, Number(x)]));
+    if (Object.values(v).some((x) => x === "") || Object.values(num).some((x) => !isFinite(x) || x < 0) || num.w <= 0 || num.h <= 0) {
+      regionField.value = ""; region = null; selection.hidden = true; return; // incomplete: not sent
+    }
+    setRegion(num, !final); // when the field is left, it shows the region as it will be sent (inside the picture)
+  }
+  Object.values(fields).forEach((f) => {
+    f.addEventListener("input", () => fromFields(false));
+    f.addEventListener("change", () => fromFields(true));
+  });
+  $("clear-region").addEventListener("click", () => { setRegion(null); fields.x.focus(); });
+  $("clear-file").addEventListener("click", removeFile);
+  textInput.addEventListener("input", () => {
+    if (file && textInput.value.trim()) setStatus(`${file.name} is chosen and will be searched: remove it to search by text.`);
+  });
 
   input.addEventListener("change", () => choose(input.files[0]));
   ["dragenter", "dragover"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.add("over"); }));
@@ -58,14 +164,27 @@
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    if (!file) { showError("Choose or drop an image or a video clip first."); input.focus(); return; }
+    const text = textInput.value.trim();
+    if (!file && !text) {
+      showError("Type what you are looking for, or choose or drop an image or a video clip.");
+      textInput.focus();
+      return;
+    }
     const data = new FormData(form);
     data.delete("image");
-    data.set(kind, file, file.name);
+    if (file) {
+      data.delete("text");
+      data.set(kind, file, file.name);
+      if (kind !== "image" || !region) data.delete("region");
+    } else {
+      data.delete("region");
+      data.set("text", text);
+    }
     showError("");
     submit.disabled = true;
     form.setAttribute("aria-busy", "true");
-    setStatus(kind === "clip" ? "Searching… (the clip is decoded and aligned with the archive)"
+    setStatus(!file ? "Searching… (the first text search loads the text models)"
+      : kind === "clip" ? "Searching… (the clip is decoded and aligned with the archive)"
       : "Searching… (the first search loads the models)", true);
     try {
       const response = await fetch(form.action, { method: "POST", body: data });
@@ -98,7 +217,7 @@
         el("span", { className: "meta" },
           el("span", { className: "name", title: r.path, textContent: baseName(r.path) }),
           el("span", { className: "time", textContent: `${fmt(r.start)}–${fmt(r.end)}` }),
-          el("span", { className: "why", textContent: why(r) }),
+          el("span", { className: "why", textContent: why(r), title: why(r) }),
           el("span", { className: "score", textContent: `score ${r.score.toFixed(3)}` })));
       button.dataset.index = i;
       button.setAttribute("aria-label", `${baseName(r.path)}, ${fmt(r.start)} to ${fmt(r.end)}, score ${r.score.toFixed(3)}`);
@@ -108,6 +227,7 @@
   }
 
   function why(r) {
+    if (Array.isArray(r.why) && r.why.length) return "why: " + r.why.join("; ");
     return "query_start" in r ? `clip ${fmt(r.query_start)}–${fmt(r.query_end)} matches`
       : `best frame at ${fmt(r.timestamp)}`;
   }
