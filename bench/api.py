@@ -17,10 +17,19 @@ search page's load time.
    cache), and headless Chromium (Selenium + chromium-driver, when installed): navigation start
    to the ``load`` event, first load of a fresh browser and warm reloads.
 
+5. ``--text-compare N``, a run of its own: text search against image search through the same API,
+   on a small index (the real video plus the first ``--text-clips`` real clips of
+   ``../shared/testvideos``, ingested with the default settings: concept vectors and on-screen
+   text), server with the default settings. After warm-up, ``N`` text requests (JSON
+   ``{"text": ..., "limit": 10}``, the queries of ``bench/text_queries.tsv`` in turn) and ``N``
+   image requests (as in 3), sequential on one connection and interleaved, so that both see the
+   same machine load; p50/p95 of each and the ratio of the p50s.
+
     .venv/bin/python bench/api.py             # 100k frames, 8 clients x 60 requests (about 5 min on 2 cores)
     .venv/bin/python bench/api.py --quick     # 10k frames, fewer requests
+    .venv/bin/python bench/api.py --text-compare 50   # text vs image search, small index
 
-Output: ``bench/out/api.json`` (``api.quick.json``).
+Output: ``bench/out/api.json`` (``api.quick.json``; ``api_text.json`` for ``--text-compare``).
 """
 from __future__ import annotations
 
@@ -246,6 +255,95 @@ def page_chromium(url: str, reps: int) -> dict:
             "warm_dom_content_loaded": _stats([v[0] for v in warm])}
 
 
+# -- text vs image ------------------------------------------------------------------------------
+def text_queries() -> list[str]:
+    rows = (Path(__file__).resolve().parent / "text_queries.tsv").read_text().splitlines()
+    return [r.split("\t")[0] for r in rows if r.strip() and not r.startswith("#")]
+
+
+def build_small(data_dir: Path, videos: list[Path]) -> dict:
+    """A small index with the default settings (concept vectors and on-screen text)."""
+    sys.path.insert(0, str(common.REPO))
+    from vidsearch.config import Settings
+    from vidsearch.library import Library
+
+    settings = Settings.from_env({**os.environ, "VIDSEARCH_DATA_DIR": str(data_dir)})
+    t = time.perf_counter()
+    with Library(settings) as lib:
+        results = list(lib.ingest(videos))
+        bad = [r.error for r in results if r.status != "indexed"]
+        assert not bad, bad
+        real = next(r.video_id for r in results if Path(r.path).name == videos[0].name)
+        return {"videos": len(results), "real_video_id": real, "stored_frames": lib.store.count_frames(),
+                "ingest_s": round(time.perf_counter() - t, 1)}
+
+
+def text_vs_image(host: str, port: int, queries: list[str], bodies: list[tuple[bytes, str]], real_id: str,
+                  n: int) -> dict:
+    c = Client(host, port)
+    text_ms, image_ms, answered, right = [], [], 0, 0
+    for i in range(n):
+        body = json.dumps({"text": queries[i % len(queries)], "limit": 10}).encode()
+        ms, answer = c.search(body, "application/json")
+        text_ms.append(ms)
+        answered += bool(answer["results"])
+        ms, answer = c.search(*bodies[i % len(bodies)])
+        image_ms.append(ms)
+        right += bool(answer["results"]) and answer["results"][0]["video_id"] == real_id
+    c.conn.close()
+    text, image = _stats(text_ms), _stats(image_ms)
+    return {"text": {**text, "with_results": f"{answered}/{n}"}, "image": {**image, "real_video_first": f"{right}/{n}"},
+            "text_over_image_p50": round(text["p50_ms"] / image["p50_ms"], 2)}
+
+
+def run_text_compare(a) -> None:
+    common.check_product_ready()
+    report: dict = {"machine": common.machine(), "settings": {"requests_each": a.text_compare, "limit": 10,
+                                                             "clients": 1, "order": "text, image, text, ..."}}
+    video = common.busy_video(0.25)
+    clips = common.real_videos(None)[: a.text_clips]
+    tmp = Path(tempfile.mkdtemp(prefix="vidsearch-bench-api-text-"))
+    proc = None
+    try:
+        print(f"ingesting {1 + len(clips)} videos (default settings) in {tmp} ...", flush=True)
+        report["build"] = build_small(tmp / "data", [video, *clips])
+        report["build"]["files"] = [p.name for p in (video, *clips)]
+        bodies = [multipart(j) for j in query_jpegs(video, tmp / "queries")]
+        env = {**os.environ, "VIDSEARCH_DATA_DIR": str(tmp / "data"), "PYTHONUNBUFFERED": "1",
+               "PYTHONPATH": str(common.REPO)}
+        proc = subprocess.Popen([sys.executable, "-m", "vidsearch.cli", "serve", "--port", "0", "--threads",
+                                 str(a.threads)], cwd=common.REPO, env=env, stdout=subprocess.PIPE, text=True)
+        m = re.search(r"http://(127\.0\.0\.1):(\d+)/", proc.stdout.readline())
+        if not m:
+            raise SystemExit("the server did not start")
+        host, port = m.group(1), int(m.group(2))
+        queries = text_queries()
+        warm = Client(host, port)
+        t = time.perf_counter()
+        warm.search(json.dumps({"text": queries[0]}).encode(), "application/json")
+        report["first_text_search_ms"] = round((time.perf_counter() - t) * 1000, 1)  # loads MiniLM
+        t = time.perf_counter()
+        warm.search(*bodies[0])
+        report["first_image_search_ms"] = round((time.perf_counter() - t) * 1000, 1)
+        for q, b in zip(queries[1:6], bodies[1:6]):
+            warm.search(json.dumps({"text": q}).encode(), "application/json")
+            warm.search(*b)
+        warm.conn.close()
+        report["loadavg_before"] = list(os.getloadavg())
+        report["compare"] = text_vs_image(host, port, queries, bodies, report["build"]["real_video_id"], a.text_compare)
+        print(json.dumps(report["compare"], indent=2), flush=True)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        report["machine"]["loadavg_at_end"] = list(os.getloadavg())
+        shutil.rmtree(tmp, ignore_errors=True)
+    common.write_json("api_text", report)
+
+
 # -- main ---------------------------------------------------------------------------------------
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -255,7 +353,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=8, help="waitress worker threads")
     ap.add_argument("--quick", action="store_true", help="10k frames, 15 requests per client")
     ap.add_argument("--keep", action="store_true", help="keep the temporary data folder")
+    ap.add_argument("--text-compare", type=int, metavar="N", help="only text vs image search, N requests each, "
+                    "on a small index (see step 5)")
+    ap.add_argument("--text-clips", type=int, default=6, help="real clips in the --text-compare index")
     a = ap.parse_args()
+    if a.text_compare:
+        run_text_compare(a)
+        return
     if a.quick:
         a.frames, a.per_client = 10_000, 15
     common.check_product_ready()
