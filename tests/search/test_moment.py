@@ -30,3 +30,15 @@ def test_static_runs_extend_the_moment_and_videos_stay_apart():
 
 def test_no_hits_no_spans():
     assert merge_hits([], gap=2.0, sample_period=1.0) == []
+
+
+def test_a_static_run_reports_its_middle_sample():
+    # a keyframe at 1 s that stood for the samples 1..7 s: the picture is anywhere in the run
+    (span,) = merge_hits([hit("a", 1.0, 0.9, until=8.0)], gap=2.0, sample_period=1.0)
+    assert (span.start, span.end, span.timestamp) == (1.0, 8.0, 4.0)
+    # a keyframe of moving footage (its run is one sample) keeps its own time
+    (span,) = merge_hits([hit("a", 5.0, 0.9, until=6.0)], gap=2.0, sample_period=1.0)
+    assert span.timestamp == 5.0
+    # at 2 samples/s, a run of samples 10.0..11.5 s
+    (span,) = merge_hits([hit("a", 10.0, 0.9, until=12.0)], gap=2.0, sample_period=0.5)
+    assert span.timestamp == 11.0

@@ -252,7 +252,7 @@ def _moments(frames: list[_Frame], q: ParsedQuery, sims, encoders, catalog, sett
         rec = records[span.video_id]
         if rec is None or rec.status != "indexed":
             continue  # points of a video being (re)indexed or deleted
-        f = lookup[(span.video_id, round(span.timestamp, 3))]
+        f = lookup[(span.video_id, round(span.keyframe, 3))]
         thumb = settings.thumbnails_dir / span.video_id / f"{span.segment_index:05d}.jpg"
         moments.append(Moment(
             video_id=span.video_id, path=rec.path, start=span.start,
