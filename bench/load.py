@@ -56,7 +56,8 @@ def ingest_folder(dest: Path, videos: Path | None, made: bool, count: int) -> li
     dest.mkdir(parents=True, exist_ok=True)
     sources = [] if made else common.real_videos(videos)[:count]
     if not sources:
-        sources = [common._busy_chunk(i, common.VIDEO_CACHE, seconds=20) for i in range(min(count, 4))]
+        sources = [common._busy_chunk(i + 1, common.VIDEO_CACHE, seconds=20)  # not chunk 0: the indexed video
+                   for i in range(min(count, 4))]
     out = []
     for i, src in enumerate(sources):
         target = dest / f"{i:02d}_{src.name}"
