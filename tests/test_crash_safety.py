@@ -280,5 +280,53 @@ def test_kill_9_while_ingesting_20_times(tmp_path):
     assert cut >= TRIALS // 2, f"only {cut} kills landed inside an ingest or a delete: the test is not testing much"
 
 
+def test_vidsearch_ingest_resumes_what_a_killed_ingest_left(tmp_path):
+    """The command line: kill -9 `vidsearch ingest` while a video is `indexing`; the next
+    `vidsearch ingest --resume` (no paths) finishes it, and a plain `vidsearch ingest` has nothing left."""
+    from tests.conftest import make_scenes
+
+    videos = [make_scenes(tmp_path / f"{n}.mp4", srcs, seconds=1.0) for n, srcs in
+              (("a", ["testsrc2", "mandelbrot"]), ("b", ["smptebars", "cellauto"]), ("c", ["life", "rgbtestsrc"]))]
+    data = tmp_path / "data"
+    env = {**os.environ, **CHILD_ENV, "PYTHONPATH": str(REPO), "VIDSEARCH_DATA_DIR": str(data)}
+    cli = [sys.executable, "-m", "vidsearch.cli"]
+    proc = subprocess.Popen([*cli, "ingest", *map(str, videos)], env=env, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    catalog = data / "catalog.sqlite"
+    statuses: dict[str, str] = {}
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if catalog.exists():
+                try:
+                    db = sqlite3.connect(f"file:{catalog}?mode=ro", uri=True, timeout=1)
+                    statuses = dict(db.execute("SELECT id, status FROM videos").fetchall())
+                    db.close()
+                except sqlite3.Error:
+                    statuses = {}
+                if "indexing" in statuses.values() and "indexed" in statuses.values():
+                    os.kill(proc.pid, signal.SIGKILL)
+                    break
+            time.sleep(0.005)
+    finally:
+        proc.wait(30)
+    assert proc.returncode == -signal.SIGKILL, "the ingest ended before a video was caught `indexing`"
+    cut = {vid for vid, st in statuses.items() if st == "indexing"}
+
+    out = subprocess.run([*cli, "ingest", "--resume", "--json"], env=env, cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout)["results"]
+    assert {r["video_id"] for r in results} == cut and {r["status"] for r in results} == {"indexed"}
+    out = subprocess.run([*cli, "ingest", "--json", *map(str, videos)], env=env, cwd=REPO, capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr
+    assert len(json.loads(out.stdout)["results"]) == 3  # nothing resumed twice: one result per file
+    listed = json.loads(subprocess.run([*cli, "videos", "--json"], env=env, cwd=REPO, capture_output=True,
+                                       text=True, check=True).stdout)["videos"]
+    assert len(listed) == 3 and {v["status"] for v in listed} == {"indexed"}
+    out = subprocess.run([*cli, "ingest", "--resume"], env=env, cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0 and "nothing to resume" in out.stderr
+
+
 if __name__ == "__main__":
     sys.exit(child(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]))

@@ -66,8 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = p.add_subparsers(dest="command", required=True)
 
-    ing = sub.add_parser("ingest", help="index video files or folders (recursive); skips what is indexed")
-    ing.add_argument("paths", nargs="+")
+    ing = sub.add_parser("ingest", help="index video files or folders (recursive); skips what is indexed; "
+                         "first finishes the videos an interrupted run left unfinished")
+    ing.add_argument("paths", nargs="*")
+    ing.add_argument("--resume", action="store_true",
+                     help="finish the videos an interrupted run (a crash, kill -9) left unfinished; no paths needed "
+                          "(done anyway with the embedded store; with a Qdrant server only when asked)")
     ing.add_argument("--force", action="store_true", help="re-index even when already indexed")
     ing.add_argument("--json", action="store_true", help="print one JSON object with every file's result")
 
@@ -99,6 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = dd.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true")
     fmt.add_argument("--csv", action="store_true")
+
+    sn = sub.add_parser("snapshot", help="back up or restore the index (vectors, catalog, thumbnails) as one file")
+    snc = sn.add_subparsers(dest="snapshot_command", required=True)
+    sc = snc.add_parser("create", help="write <data>/snapshots/NAME.tar (stop a running server first)")
+    sc.add_argument("--name", help="default: snapshot-<UTC date-time>")
+    sc.add_argument("--json", action="store_true")
+    sl = snc.add_parser("list", help="the snapshots in <data>/snapshots")
+    sl.add_argument("--json", action="store_true")
+    sr = snc.add_parser("restore", help="put a snapshot into VIDSEARCH_DATA_DIR (which must hold no index)")
+    sr.add_argument("snapshot", help="a name from `snapshot list`, or the path of a snapshot file")
+    sr.add_argument("--force", action="store_true", help="replace the index the data folder holds")
 
     sv = sub.add_parser("serve", help="start the web UI and REST API")
     sv.add_argument("--host", default="127.0.0.1")
@@ -140,7 +155,14 @@ def _progress_factory(enabled: bool):
 def cmd_ingest(lib, args) -> int:
     results = []
     progress = _progress_factory(not args.json and sys.stderr.isatty())
-    for r in lib.ingest(args.paths, force=args.force, progress=progress):
+    # what a killed run left `indexing` goes first: always when this process owns the data folder (nobody
+    # else can be indexing), with a Qdrant server only when asked; a running server resumes its own at start
+    resume = getattr(lib, "resume", None)
+    wanted = args.resume or getattr(lib, "owns_folder", False)
+    resumed = resume(progress=progress) if resume is not None and wanted else iter(())
+    import itertools
+
+    for r in itertools.chain(resumed, lib.ingest(args.paths, force=args.force, progress=progress)):
         results.append(r)
         if args.json:
             continue
@@ -155,6 +177,9 @@ def cmd_ingest(lib, args) -> int:
     if args.json:
         print(json.dumps({"results": [r.to_dict() for r in results]}, indent=2))
     if not results:
+        if not args.paths:
+            print("nothing to resume: no video was left unfinished", file=sys.stderr)
+            return 0
         print("no video files found", file=sys.stderr)
         return 1
     return 1 if any(r.status == "failed" for r in results) else 0
@@ -268,6 +293,42 @@ def cmd_delete(lib, args) -> int:
     return 1
 
 
+def _counts(manifest: dict) -> str:
+    c = manifest.get("counts") or {}
+    return f"{c.get('videos', 0)} videos, {c.get('frames', 0)} frames, {c.get('segments', 0)} segments"
+
+
+def cmd_snapshot(settings: Settings, args) -> int:
+    """Snapshots work on the data folder itself, never through a running server (vidsearch/snapshot.py)."""
+    from vidsearch import snapshot as snap
+
+    if args.snapshot_command == "create":
+        info = snap.create_snapshot(settings, name=args.name)
+        if args.json:
+            print(json.dumps(info.to_dict(), indent=2))
+        else:
+            print(f"created  {info.name}  {info.path}  ({_counts(info.manifest)}, {info.size / 1e6:.1f} MB)")
+        return 0
+    if args.snapshot_command == "list":
+        found = snap.list_snapshots(settings)
+        if args.json:
+            print(json.dumps({"snapshots": [f.to_dict() if isinstance(f, snap.SnapshotInfo)
+                                            else {"path": str(f[0]), "error": f[1]} for f in found]}, indent=2))
+            return 0
+        if not found:
+            print(f"no snapshots in {snap.snapshots_dir(settings)}: vidsearch snapshot create")
+        for f in found:
+            if isinstance(f, snap.SnapshotInfo):
+                print(f"{f.name}  {f.manifest.get('created')}  {_counts(f.manifest)}  {f.size / 1e6:.1f} MB  "
+                      f"vidsearch {f.manifest.get('vidsearch_version')}")
+            else:
+                print(f"{f[0].name}  UNREADABLE: {f[1]}")
+        return 0
+    info = snap.restore_snapshot(settings, args.snapshot, force=args.force)
+    print(f"restored {info.name} into {settings.data_dir} ({_counts(info.manifest)})")
+    return 0
+
+
 def cmd_serve(settings: Settings, args) -> int:
     from web.server import serve
 
@@ -283,10 +344,20 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "serve":
             return cmd_serve(settings, args)
+        if args.command == "snapshot":
+            from vidsearch.snapshot import SnapshotError
+
+            try:
+                return cmd_snapshot(settings, args)
+            except SnapshotError as exc:
+                print(f"vidsearch: error: {exc}", file=sys.stderr)
+                return 2
         if args.command == "train-temporal":
             from vidsearch.models.train_temporal import run_cli
 
             return run_cli(settings, args)
+        if args.command == "ingest" and not args.paths and not args.resume:
+            raise ValueError("ingest needs PATH arguments (or --resume to finish an interrupted run)")
         from workers.cli import handles as _distributed, run as _run_distributed
 
         if _distributed(args, settings):  # a broker is configured, or worker/jobs/watch

@@ -51,6 +51,12 @@ class Library:
         for video_id in self.catalog.pending_deletes():  # a process died while deleting it
             self._purge(video_id)
 
+    @property
+    def owns_folder(self) -> bool:
+        """True with the embedded store: this process holds the data folder's owner lock, so a video
+        marked ``indexing`` is not being indexed by anyone else (it was interrupted)."""
+        return self._lock is not None
+
     def _release(self) -> None:
         if self._lock is not None:
             self._lock.release()
@@ -82,7 +88,9 @@ class Library:
     def resume(self, *, progress: Callable[[Path], Progress | None] | None = None) -> Iterator[IngestResult]:
         """Index again every :meth:`interrupted` video; one result each. Points have deterministic
         ids and the runner removes a video's leftovers first, so nothing is lost or doubled. A file
-        that is gone, or whose content changed, leaves its record ``failed`` (and its leftovers removed)."""
+        that is gone, or whose content changed, leaves its record ``failed`` (and its leftovers removed).
+        With a Qdrant server (:attr:`owns_folder` False) another process may be indexing a video right
+        now: call it only when none is (``vidsearch ingest --resume``)."""
         for rec in self.interrupted():
             if not os.path.isfile(rec.path):
                 yield self.runner.fail(rec.path, rec.id, f"{rec.path}: the file is gone (its indexing was interrupted)")
