@@ -74,14 +74,15 @@ import decord
 import numpy as np
 
 from vidsearch.media.errors import MediaError
-from vidsearch.media.probe import open_container, reason, video_stream
+from vidsearch.media.probe import check_frame_size, open_container, reason, video_stream
 from vidsearch.records import Frame, VideoInfo
 
 log = logging.getLogger(__name__)
 
 SLACK = 1e-3  # a frame this much before a target still answers it (time-base rounding)
 REORDER = 4  # pending frames over which stamps are sorted (deeper than B-frame reordering)
-SEEK_MARGINS = (2.0, 10.0, None)  # seconds before a span's start to seek to; None: decode from the beginning
+SEEK_MARGINS = (2.0, 10.0, None)
+DECODE_MEMORY = 1 << 30  # bytes of decoded pictures that frame threads may hold at once (huge frames get fewer threads)  # seconds before a span's start to seek to; None: decode from the beginning
 
 
 class _Stalled(Exception):
@@ -183,6 +184,9 @@ def _pyav_chunks(
         with open_container(path) as container:
             stream = video_stream(container)
             stream.thread_type = "AUTO"
+            threads = _thread_cap(info)
+            if threads is not None:
+                stream.codec_context.thread_count = threads
             if info.container != "avi":
                 stream.codec_context.skip_frame = "NONREF"
             ordered = _presentation_order(path, container, stream, info.fps)
@@ -244,6 +248,14 @@ def _seek(container, stream, t: float) -> bool:
     return True
 
 
+def _thread_cap(info: VideoInfo) -> int | None:
+    """Fewer decoder threads than FFmpeg's automatic choice (one per core, plus one) when that many
+    would hold more than :data:`DECODE_MEMORY` of decoded frames; None: FFmpeg chooses."""
+    frame_bytes = info.width * info.height * 3  # generous: 4:4:4 8-bit, plus padding
+    auto = (os.cpu_count() or 1) + 1
+    return None if frame_bytes * auto <= DECODE_MEMORY else max(1, DECODE_MEMORY // frame_bytes)
+
+
 def _pick(ordered: Iterator[tuple[float, av.VideoFrame]], info: VideoInfo, targets: list[float],
           size: tuple[int, int], chunk: int, end: float | None) -> Iterator[list[Frame]]:
     """The decoded frames that answer ``targets``, converted, in lists of ``chunk``."""
@@ -255,6 +267,7 @@ def _pick(ordered: Iterator[tuple[float, av.VideoFrame]], info: VideoInfo, targe
             break  # this frame and later ones belong to the next span
         if t < targets[next_target] - SLACK:
             continue
+        check_frame_size(info.path, frame.width, frame.height, f" at {t:.3f} s")
         image = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
         frames.append(Frame(t, _upright(image, info.rotation)))
         next_target = bisect.bisect_right(targets, t + SLACK, lo=next_target)  # past all this frame answers

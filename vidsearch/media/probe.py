@@ -34,13 +34,25 @@ import numpy as np
 from vidsearch.media.errors import MediaError
 from vidsearch.records import VideoInfo
 
+MAX_FRAME_PIXELS = 8192 * 8192  # larger frames are refused: one would take 100+ MB before any scaling
 RATE_PACKETS = 100  # packets whose time steps decide VFR
 READ_AHEAD = 28  # more packets demuxed than used: B-frames come later in decode order than they show
 
 
 def reason(exc: Exception) -> str:
     """FFmpeg's message without the path that PyAV appends (the path leads every MediaError)."""
-    return getattr(exc, "strerror", None) or str(exc)
+    text = getattr(exc, "strerror", None) or str(exc)
+    if text in ("End of file", "Input/output error"):  # a header cut short
+        return f"{text}: the file ends too early, it may be truncated"
+    return text
+
+
+def check_frame_size(path: str, width: int, height: int, where: str = "") -> None:
+    """Refuse pictures over :data:`MAX_FRAME_PIXELS` before they are decoded (a 16k x 16k frame
+    needs 400 MB+ per decoded copy, and frame threads hold several)."""
+    if width * height > MAX_FRAME_PIXELS:
+        raise MediaError(path, f"frame too large: {width}x{height} pixels{where} (at most "
+                               f"{MAX_FRAME_PIXELS // 10**6} megapixels are decoded)")
 
 
 def open_container(path: str | os.PathLike) -> av.container.InputContainer:
@@ -76,8 +88,11 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     path = str(path)
     with open_container(path) as container:
         stream = video_stream(container)
+        if stream.codec_context is not None:  # None: no decoder for the codec (the scan says so)
+            check_frame_size(path, stream.codec_context.width, stream.codec_context.height)
         duration = _declared_duration(container, stream)
         first, stamps, packets = _scan(path, container, stream, count_all=duration is None)
+        check_frame_size(path, first.width, first.height)
         steps = np.diff(sorted(stamps)[:RATE_PACKETS]) * float(stream.time_base)
         fps = float(stream.average_rate or stream.guessed_rate or 0)
         if fps <= 0:
