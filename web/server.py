@@ -20,22 +20,55 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import waitress
+from waitress.channel import HTTPChannel
+from waitress.task import ErrorTask
 
 from web.app import create_app, jobs_of
 
 
-def create_server(app, *, host: str = "127.0.0.1", port: int = 8000, threads: int = 8):
+_CODES = {400: "bad_request", 408: "request_timeout", 413: "payload_too_large", 431: "request_header_fields_too_large"}
+
+
+class JsonErrorTask(ErrorTask):
+    """waitress's own refusals (a body over ``max_request_body_size``, a malformed request line or
+    chunk, headers too large) as the API's JSON error instead of waitress's plain text."""
+
+    def execute(self):
+        e = self.request.error
+        self.status = f"{e.code} {e.reason}"
+        code = _CODES.get(e.code, e.reason.lower().replace(" ", "_"))
+        message = f"{e.reason}: {e.body}" if e.body else e.reason
+        body = json.dumps({"error": {"code": code, "message": message}}).encode()
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class JsonErrorChannel(HTTPChannel):
+    error_task_class = JsonErrorTask
+
+
+def create_server(app, *, host: str = "127.0.0.1", port: int = 8000, threads: int = 8, **adjustments):
     """A waitress server for ``app``, bound but not running: call ``.run()``, then ``.close()``.
 
     Waitress spools each request body before the app sees it; bodies over an endpoint's limit get
     the app's JSON 413, and waitress itself refuses bodies over 1.25 times the largest limit
-    (plain-text 413) so that an oversized upload never fills the disk.
+    (JSON 413 too, from :class:`JsonErrorTask`) so that an oversized upload never fills the disk.
+    Bodies are read by waitress's event loop, not by the request threads, so a client that trickles
+    its upload holds no thread; a connection silent for ``channel_timeout`` seconds (waitress's
+    default: 120, checked every ``cleanup_interval`` = 30 s) is closed. ``adjustments``: further
+    waitress settings (tests shorten the timeouts).
     """
     largest = app.config["MAX_CONTENT_LENGTH"]
-    return waitress.create_server(
+    server = waitress.create_server(
         app, host=host, port=port, threads=threads, ident="vidsearch",
-        max_request_body_size=int(1.25 * largest) + 2**20,
+        max_request_body_size=int(1.25 * largest) + 2**20, **adjustments,
     )
+    for each in [server, *getattr(server, "map", {}).values()]:  # a MultiSocketServer holds several
+        if getattr(each, "channel_class", None) is HTTPChannel:
+            each.channel_class = JsonErrorChannel
+    return server
 
 
 def listen_urls(server) -> list[str]:

@@ -107,3 +107,4 @@ def test_the_api_survives_a_thousand_generated_requests(fuzz, tmp_path):
     out = run_schemathesis(fuzz, tmp_path, max_examples=120, seed=7)
     cases = re.search(r"(\d+) generated", out["stdout"])
     assert cases and int(cases.group(1)) >= 1000, out["stdout"][-2000:]
+    print(f"\nschemathesis: {cases.group(1)} generated requests, 0 failures")  # the figure in docs/reliability.md

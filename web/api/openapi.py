@@ -342,7 +342,8 @@ def build_document(max_query_mb: float, max_upload_mb: float) -> dict:
                         "404": _error("the path does not exist"),
                         "413": _error("the upload is over the limit"),
                         "415": _error("the upload is not a video, or the body is neither multipart nor JSON"),
-                        "507": _error("not enough free disk space"),
+                        "507": _error("not enough free disk space (VIDSEARCH_MIN_FREE_MB): for the upload, or in "
+                                      "the data folder for indexing"),
                     },
                 },
             },

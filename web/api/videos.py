@@ -10,6 +10,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, request, send_file, url_for
 
+from vidsearch.diskspace import LowDiskSpace, check_free_space
 from vidsearch.media import MediaError
 from web.access import library
 from web.api.schemas import video_json
@@ -108,9 +109,14 @@ def _add_path():
     force = body.get("force", False)
     if not isinstance(force, bool):
         raise ApiError(400, "bad_request", "'force' must be true or false")
-    roots = library().settings.allowed_roots
+    settings = library().settings
+    roots = settings.allowed_roots
     trusted = local_client()
     path = check_path(body["path"], roots, trusted=trusted)
+    try:  # the index is written into the data folder: refuse now rather than fail each job
+        check_free_space(settings.data_dir, settings.min_free_mb)
+    except LowDiskSpace as exc:
+        raise ApiError(507, "insufficient_storage", f"cannot index now: {exc}") from None
     if not path.is_dir():
         job = jobs().submit(path, force=force)
         return _accepted({"video_id": job.video_id, "job_id": job.id}, job.id)
