@@ -203,6 +203,31 @@ def _cpu_s(pid: int) -> float | None:
         return None
 
 
+def start_server(data_dir: Path, threads: int, **env_extra: str) -> tuple[subprocess.Popen, str, int]:
+    """``vidsearch serve --port 0`` in a child process, as a user starts it: (process, host, port)."""
+    env = {**os.environ, "VIDSEARCH_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": str(common.REPO), **env_extra}
+    proc = subprocess.Popen([sys.executable, "-m", "vidsearch.cli", "serve", "--port", "0", "--threads", str(threads)],
+                            cwd=common.REPO, env=env, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    m = re.search(r"http://(127\.0\.0\.1):(\d+)/", line)
+    if not m:
+        proc.kill()
+        raise SystemExit(f"the server did not start: {line!r}")
+    threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep draining its output
+    return proc, m.group(1), int(m.group(2))
+
+
+def stop_server(proc: subprocess.Popen | None) -> None:
+    """SIGTERM (a clean stop), then SIGKILL after 60 s."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 # -- page load ----------------------------------------------------------------------------------
 def page_http(host: str, port: int, reps: int) -> dict:
     """``GET /`` then its stylesheet and script on a new connection each time (a cold cache)."""
@@ -309,14 +334,7 @@ def run_text_compare(a) -> None:
         report["build"] = build_small(tmp / "data", [video, *clips])
         report["build"]["files"] = [p.name for p in (video, *clips)]
         bodies = [multipart(j) for j in query_jpegs(video, tmp / "queries")]
-        env = {**os.environ, "VIDSEARCH_DATA_DIR": str(tmp / "data"), "PYTHONUNBUFFERED": "1",
-               "PYTHONPATH": str(common.REPO)}
-        proc = subprocess.Popen([sys.executable, "-m", "vidsearch.cli", "serve", "--port", "0", "--threads",
-                                 str(a.threads)], cwd=common.REPO, env=env, stdout=subprocess.PIPE, text=True)
-        m = re.search(r"http://(127\.0\.0\.1):(\d+)/", proc.stdout.readline())
-        if not m:
-            raise SystemExit("the server did not start")
-        host, port = m.group(1), int(m.group(2))
+        proc, host, port = start_server(tmp / "data", a.threads)
         queries = text_queries()
         warm = Client(host, port)
         t = time.perf_counter()
@@ -333,12 +351,7 @@ def run_text_compare(a) -> None:
         report["compare"] = text_vs_image(host, port, queries, bodies, report["build"]["real_video_id"], a.text_compare)
         print(json.dumps(report["compare"], indent=2), flush=True)
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_server(proc)
         report["machine"]["loadavg_at_end"] = list(os.getloadavg())
         shutil.rmtree(tmp, ignore_errors=True)
     common.write_json("api_text", report)
@@ -378,15 +391,7 @@ def main() -> None:
         bodies = [multipart(j) for j in query_jpegs(video, tmp / "queries")]
         report["query_jpeg_kib"] = round(sum(len(b) for b, _ in bodies) / len(bodies) / 1024, 1)
 
-        env = {**os.environ, "VIDSEARCH_DATA_DIR": str(tmp / "data"), "VIDSEARCH_SEMANTIC": "0",
-               "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(common.REPO)}
-        proc = subprocess.Popen([sys.executable, "-m", "vidsearch.cli", "serve", "--port", "0", "--threads",
-                                 str(a.threads)], cwd=common.REPO, env=env, stdout=subprocess.PIPE, text=True)
-        line = proc.stdout.readline()
-        m = re.search(r"http://(127\.0\.0\.1):(\d+)/", line)
-        if not m:
-            raise SystemExit(f"the server did not start: {line!r}")
-        host, port = m.group(1), int(m.group(2))
+        proc, host, port = start_server(tmp / "data", a.threads, VIDSEARCH_SEMANTIC="0")
         url = f"http://{host}:{port}/"
         print(f"server at {url}", flush=True)
 
@@ -427,12 +432,7 @@ def main() -> None:
             "page_load_worst_s": round(page_s, 3), "page_load_target_met": page_s <= TARGET_PAGE_S,
         }
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_server(proc)
         report["machine"]["loadavg_at_end"] = list(os.getloadavg())
         if not a.keep:
             shutil.rmtree(tmp, ignore_errors=True)

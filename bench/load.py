@@ -25,10 +25,7 @@ import argparse
 import json
 import os
 import random
-import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -64,21 +61,6 @@ def ingest_folder(dest: Path, videos: Path | None, made: bool, count: int) -> li
         shutil.copyfile(src, target)
         out.append(target)
     return out
-
-
-def start_server(data_dir: Path, roots: Path, threads: int) -> tuple[subprocess.Popen, str, int]:
-    env = {**os.environ, "VIDSEARCH_DATA_DIR": str(data_dir),  # default models and stages: ingestion costs its all
-           "VIDSEARCH_ALLOWED_ROOTS": str(roots), "VIDSEARCH_MIN_FREE_MB": "0",
-           "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(common.REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "vidsearch.cli", "serve", "--port", "0", "--threads", str(threads)],
-                            cwd=common.REPO, env=env, stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    m = re.search(r"http://(127\.0\.0\.1):(\d+)/", line)
-    if not m:
-        proc.kill()
-        raise SystemExit(f"the server did not start: {line!r}")
-    threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep draining its output
-    return proc, m.group(1), int(m.group(2))
 
 
 def run_load(host: str, port: int, *, clients: int, seconds: float, max_requests: int, images: list,
@@ -198,7 +180,9 @@ def main() -> int:
         files = ingest_folder(tmp / "media", a.videos and Path(a.videos), a.made_videos, a.ingest_videos)
         report["ingest_during_load"] = {"videos": len(files), "bytes": sum(f.stat().st_size for f in files),
                                         "seconds_of_video": round(sum(common.probe_duration(f) or 0 for f in files), 1)}
-        proc, host, port = start_server(tmp / "data", tmp / "media", a.threads)
+        # default models and stages, so that ingestion during the load costs what it costs
+        proc, host, port = api.start_server(tmp / "data", a.threads, VIDSEARCH_ALLOWED_ROOTS=str(tmp / "media"),
+                                            VIDSEARCH_MIN_FREE_MB="0")
         c = api.Client(host, port)
         t = time.perf_counter()
         for body, ctype in images[:2]:  # the first search loads the model
@@ -232,12 +216,7 @@ def main() -> int:
             pass
         c.conn.close()
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        api.stop_server(proc)
         report["machine"]["loadavg_at_end"] = list(os.getloadavg())
         shutil.rmtree(tmp, ignore_errors=True)
     ok = (report["load"]["errors"] == 0 and report["load"]["hung_clients"] == 0

@@ -203,8 +203,12 @@ class RemoteLibrary:
 
     def _search(self, files: dict, **form) -> list[Moment]:
         body, ctype = _multipart(files, _form_fields(**form))
+        return self._results(lambda: self._call("POST", "/api/v1/search", body, ctype))
+
+    def _results(self, ask) -> list[Moment]:
+        """The moments of a search answer; errors as a local search reports them."""
         try:
-            answer = self._call("POST", "/api/v1/search", body, ctype)
+            answer = ask()
         except ApiAnswer as exc:
             if exc.code == "video_not_found":
                 return []  # as a local search filtered to an unknown video
@@ -234,15 +238,7 @@ class RemoteLibrary:
         body = {"text": text, "limit": min(int(limit), 100), "video_id": video_id,
                 "after": _iso(wall_after) if wall_after is not None else after,
                 "before": _iso(wall_before) if wall_before is not None else before}
-        try:
-            answer = self._json("POST", "/api/v1/search", {k: v for k, v in body.items() if v is not None})
-        except ApiAnswer as exc:
-            if exc.code == "video_not_found":
-                return []  # as a local search filtered to an unknown video
-            if exc.status in (400, 413, 415):
-                raise ValueError(str(exc)) from None
-            raise
-        return [self._moment(m) for m in answer["results"]]
+        return self._results(lambda: self._json("POST", "/api/v1/search", {k: v for k, v in body.items() if v is not None}))
 
     def search_clip(self, path: str | Path, *, limit: int = 10) -> list[Moment]:
         path = Path(path)
