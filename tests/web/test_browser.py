@@ -74,7 +74,9 @@ def test_search_click_plays_the_moment(browser, live, query_png):
     assert marks and any("current" in m.get_attribute("class") for m in marks)
     assert browser.find_element(By.ID, "error").get_attribute("hidden") is not None
 
-    browser.set_window_size(1280, 1500)
+    # tall enough for the query, the player and the results grid (the README's picture)
+    height = browser.execute_script("return document.documentElement.scrollHeight;")
+    browser.set_window_size(1280, min(2600, max(1500, height + 140)))
     browser.execute_script("window.scrollTo(0, 0);")
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENSHOT))
