@@ -32,6 +32,37 @@ def test_text_score():
     assert text_score("search initiate", q)[0] < 1.0  # both words, not in order
 
 
+def _ranked(frames_by_video: dict[str, list[tuple[float, float]]], limit: int = 10):
+    """_moments over hand-made frame scores (video -> [(time, score)]), shots unknown."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from vidsearch.records import FrameHit
+    from vidsearch.search.text import _Frame, _moments
+
+    frames = [_Frame(FrameHit(vid, t, int(t * 1000), s, t + 1.0), score=s)
+              for vid, pts in frames_by_video.items() for t, s in pts]
+    rec = SimpleNamespace(status="indexed", path="/v.mp4", duration=100.0)
+    catalog = SimpleNamespace(get=lambda vid: rec)
+    settings = SimpleNamespace(sample_fps=1.0, moment_gap=2.0, thumbnails_dir=Path("/nonexistent"))
+    return [(m.video_id, m.start) for m in _moments(frames, parse_query("x"), None, None, catalog, settings, limit)]
+
+
+def test_one_video_does_not_fill_the_first_results(monkeypatch):
+    import vidsearch.search.text as text
+
+    # "long": four separate hits (every 10 s) that all beat "other"'s single hit
+    scores = {"long": [(0.0, 0.9), (10.0, 0.89), (20.0, 0.88), (30.0, 0.87)], "other": [(5.0, 0.5)]}
+    monkeypatch.setattr(text, "PER_VIDEO", 2)
+    assert _ranked(scores) == [("long", 0.0), ("long", 10.0), ("other", 5.0), ("long", 20.0), ("long", 30.0)]
+    assert _ranked(scores, limit=3)[-1] == ("other", 5.0)
+    monkeypatch.setattr(text, "PER_VIDEO", 100)  # no cap: plain score order
+    assert _ranked(scores) == [("long", 0.0), ("long", 10.0), ("long", 20.0), ("long", 30.0), ("other", 5.0)]
+    # one video (a --video search): every moment kept, in score order
+    monkeypatch.setattr(text, "PER_VIDEO", 2)
+    assert _ranked({"long": scores["long"]}) == [("long", t) for t in (0.0, 10.0, 20.0, 30.0)]
+
+
 @pytest.fixture(scope="module")
 def signs(tmp_path_factory, encoders):
     """One library holding a 12-s video: navy (0-4 s), "EXIT" on green (4-8 s), a test pattern

@@ -24,7 +24,9 @@ Fusion is a noisy-OR, ``1 - (1 - 0.8 concept)(1 - 0.9 joint)(1 - 0.9 text)``: a 
 match outranks a visual guess, two signals that agree beat either alone. Frames become moments
 (:func:`vidsearch.search.moment.merge_hits`) from the hits of each video that score at least
 ``KEEP`` of that video's best, so a multi-scene file answers with the matching scene; a moment's
-score mixes its best frame with the mean of its top three. Each moment carries ``why``: the
+score mixes its best frame with the mean of its top three. Moments rank by score, except that a
+video's moments beyond its ``PER_VIDEO`` best come after every other video's: one long video
+(many separate hits) does not fill the first results, and a multi-scene file can show two scenes. Each moment carries ``why``: the
 signals that matched at its best frame, e.g. ``["concept: sulphur-crested cockatoo 0.71",
 "text on screen: 'exit'"]``.
 """
@@ -41,6 +43,7 @@ from vidsearch.search.moment import merge_hits
 
 W_CONCEPT, W_JOINT, W_TEXT = 0.8, 0.9, 0.9
 KEEP = 0.8  # frames scoring below this share of their video's best do not extend its moments
+PER_VIDEO = 2  # a video's moments after its best PER_VIDEO come after every other video's best ones
 SNAP_MAX = 15.0  # a moment inside shots no longer than this (s) spans those whole shots
 JOINT_LO, JOINT_HI = 0.15, 0.35
 STOPWORDS = frozenset("""a an the of on in at to and or with without from by for into onto over under near
@@ -244,6 +247,12 @@ def _moments(frames: list[_Frame], q: ParsedQuery, sims, encoders, catalog, sett
         score = 0.8 * span.score + 0.2 * top
         scored.append((score, span))
     scored.sort(key=lambda x: (-x[0], x[1].video_id, x[1].start))
+    seen: dict[str, int] = defaultdict(int)
+    first, rest = [], []
+    for item in scored:  # a video's moments after its PER_VIDEO best wait until every other video's have come
+        seen[item[1].video_id] += 1
+        (first if seen[item[1].video_id] <= PER_VIDEO else rest).append(item)
+    scored = first + rest
     moments: list[Moment] = []
     records: dict = {}
     for score, span in scored:
