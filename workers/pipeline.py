@@ -202,7 +202,7 @@ def run_chunk(ctx: Context, job_id: str, attempt: int, index: int) -> str:
 
 def _run_chunk(ctx: Context, job: Job, index: int, start: float, end: float | None) -> str:
     from vidsearch.ingest.indexer import SpanIndexer
-    from vidsearch.media import sample_frames
+    from vidsearch.media import prefetched, sample_frames
     from vidsearch.records import VideoInfo
 
     s = ctx.settings
@@ -210,8 +210,8 @@ def _run_chunk(ctx: Context, job: Job, index: int, start: float, end: float | No
     started = time.time()
     info = VideoInfo(**job.info)
     indexer = SpanIndexer(s, ctx.encoders, job.video_id, ctx.writer.thumbnails_dir(job, index))
-    frames = sample_frames(job.path, info, fps=s.sample_fps, short_side=s.frame_size, chunk=s.decode_chunk,
-                           timeout=s.decode_timeout, decoder=s.decoder, start=start, end=end)
+    frames = prefetched(sample_frames(job.path, info, fps=s.sample_fps, short_side=s.frame_size, chunk=s.decode_chunk,
+                                      timeout=s.decode_timeout, decoder=s.decoder, start=start, end=end), depth=1)
     segments = batches = 0
     decode_s = write_s = 0.0
     t = time.perf_counter()

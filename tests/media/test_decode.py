@@ -308,3 +308,53 @@ def test_the_pyav_decoder_can_be_chosen_and_gives_the_same_frames(video_factory,
     assert all(0 <= p.timestamp - a.timestamp <= 4 / info.fps + 1e-3 for a, p in zip(auto, pyav))
     with pytest.raises(ValueError, match="unknown decoder"):
         frames_of(path, info, decoder="opencv")
+
+
+def test_prefetched_runs_ahead_keeps_order_and_passes_errors_on():
+    import threading
+
+    from vidsearch.media import MediaError, prefetched
+
+    produced = []
+    second_ready = threading.Event()
+
+    def chunks():
+        for i in range(3):
+            produced.append(i)
+            if i == 1:
+                second_ready.set()
+            yield [i]
+        raise MediaError("x.mp4", "broken after 3 chunks")
+
+    it = prefetched(chunks(), depth=1)
+    assert next(it) == [0]
+    assert second_ready.wait(10)  # chunk 1 was decoded while the caller held chunk 0
+    assert next(it) == [1] and next(it) == [2]
+    with pytest.raises(MediaError, match="broken after 3 chunks"):
+        next(it)
+
+
+def test_prefetched_stops_its_thread_when_the_caller_stops():
+    import threading
+    import time
+
+    from vidsearch.media import prefetched
+
+    def endless():
+        i = 0
+        while True:
+            i += 1
+            yield [i]
+
+    def mine() -> set:
+        return {t for t in threading.enumerate() if t.name == "vidsearch-prefetch"} - before
+
+    before = {t for t in threading.enumerate() if t.name == "vidsearch-prefetch"}
+    it = prefetched(endless(), depth=1)
+    assert next(it) == [1]
+    assert mine()  # its producer runs
+    it.close()
+    deadline = time.monotonic() + 10
+    while mine() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not mine()

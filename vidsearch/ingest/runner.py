@@ -26,7 +26,7 @@ from vidsearch.catalog import Catalog, VideoRecord, content_id
 from vidsearch.config import Settings
 from vidsearch.diskspace import LowDiskSpace, check_free_space
 from vidsearch.ingest.indexer import Batch, SpanIndexer
-from vidsearch.media import MediaError, probe, sample_frames
+from vidsearch.media import MediaError, prefetched, probe, sample_frames
 from vidsearch.models.encoders import Encoders
 
 log = logging.getLogger(__name__)
@@ -121,8 +121,9 @@ class IngestRunner:
 
         indexer = SpanIndexer(s, self.encoders, video_id, thumbs)
         segments = 0
-        frames = sample_frames(path, info, fps=s.sample_fps, short_side=s.frame_size, chunk=s.decode_chunk,
-                               timeout=s.decode_timeout, decoder=s.decoder)
+        # the next chunk decodes while this one is embedded ("decode" is the wait for it)
+        frames = prefetched(sample_frames(path, info, fps=s.sample_fps, short_side=s.frame_size, chunk=s.decode_chunk,
+                                          timeout=s.decode_timeout, decoder=s.decoder), depth=1)
         t0 = time.perf_counter()
         for chunk in frames:
             times["decode"] += time.perf_counter() - t0

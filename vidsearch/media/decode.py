@@ -65,6 +65,7 @@ import heapq
 import logging
 import math
 import os
+import queue
 import threading
 from collections import deque
 from typing import Callable, Iterator
@@ -336,3 +337,41 @@ def _within(timeout: float, fn: Callable, *args):
     if not ok:
         raise value
     return value
+
+
+def prefetched(chunks: Iterator[list], depth: int = 2) -> Iterator[list]:
+    """Run the decoder up to ``depth`` chunks ahead in a thread (PyAV and decord release the GIL
+    while they decode and scale), so the next chunk decodes while the caller embeds this one;
+    exceptions (MediaError, a stalled decoder) come out where they would have. Memory: at most
+    ``depth + 1`` chunks of small frames in flight. Stopping early (the caller's exception, or a
+    generator closed) stops the thread after the chunk in progress."""
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for c in chunks:
+                while not stop.is_set():
+                    try:
+                        box.put((c, None), timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put((None, None))
+        except BaseException as exc:  # handed to the consumer
+            box.put((None, exc))
+
+    thread = threading.Thread(target=produce, name="vidsearch-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            c, exc = box.get()
+            if exc is not None:
+                raise exc
+            if c is None:
+                return
+            yield c
+    finally:
+        stop.set()

@@ -23,8 +23,6 @@ left out on both sides, or every black frame would be a copy of every other.
 """
 from __future__ import annotations
 
-import queue
-import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Iterator, Protocol
@@ -32,6 +30,7 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 
 from vidsearch.media import probe, sample_frames
+from vidsearch.media.decode import prefetched
 from vidsearch.records import Match, Moment
 from vidsearch.search.align import Alignment, AlignParams, Track, align, suppress
 
@@ -104,41 +103,6 @@ def query_fps(settings, duration: float) -> float:
 QUERY_CHUNK = 8  # frames per decoded chunk of a query: small, so decoding and embedding overlap
 
 
-def _prefetched(chunks: Iterator[list], depth: int = 2) -> Iterator[list]:
-    """Run the decoder one step ahead in a thread (decoding releases the GIL), so the next chunk
-    decodes while this one is embedded; exceptions (MediaError) come out where they would have."""
-    box: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for c in chunks:
-                while not stop.is_set():
-                    try:
-                        box.put((c, None), timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            box.put((None, None))
-        except BaseException as exc:  # handed to the consumer
-            box.put((None, exc))
-
-    thread = threading.Thread(target=produce, name="vidsearch-query-decode", daemon=True)
-    thread.start()
-    try:
-        while True:
-            c, exc = box.get()
-            if exc is not None:
-                raise exc
-            if c is None:
-                return
-            yield c
-    finally:
-        stop.set()
-
-
 def describe_clip(path, *, encoders, settings, fps: float | None = None) -> ClipQuery:
     """Decode, sample and describe a query clip. Bad media raises :class:`MediaError`."""
     path = str(path)
@@ -150,7 +114,7 @@ def describe_clip(path, *, encoders, settings, fps: float | None = None) -> Clip
     chunks = sample_frames(path, info, fps=fps, short_side=settings.frame_size,
                            chunk=min(settings.decode_chunk, QUERY_CHUNK), timeout=settings.decode_timeout,
                            decoder=settings.decoder)
-    for chunk in _prefetched(chunks):
+    for chunk in prefetched(chunks):
         times.extend(f.timestamp for f in chunk)
         shape = chunk[0].image.shape[:2]
         vecs.append(encoders.copy.embed([f.image for f in chunk]))
