@@ -218,6 +218,22 @@ def start_server(data_dir: Path, threads: int, **env_extra: str) -> tuple[subpro
     return proc, m.group(1), int(m.group(2))
 
 
+def wait_ready(host: str, port: int, timeout: float = 600) -> float:
+    """Seconds until ``/healthz`` says the server's models are loaded (``vidsearch serve`` loads them
+    in the background at start)."""
+    t0 = time.perf_counter()
+    c = Client(host, port)
+    try:
+        while time.perf_counter() - t0 < timeout:
+            status, raw = c.call("GET", "/healthz")
+            if status == 200 and json.loads(raw).get("models") in ("ready", "failed", "on demand"):
+                break
+            time.sleep(0.2)
+    finally:
+        c.conn.close()
+    return round(time.perf_counter() - t0, 1)
+
+
 def stop_server(proc: subprocess.Popen | None) -> None:
     """SIGTERM (a clean stop), then SIGKILL after 60 s."""
     if proc is not None and proc.poll() is None:

@@ -59,7 +59,7 @@ def create_app(library_, *, local_token: str | None = None) -> Flask:
     def healthz():
         with library().use() as lib:
             count = len(lib.videos())
-        return jsonify({"status": "ok", "videos": count})
+        return jsonify({"status": "ok", "videos": count, "models": app.config.get(MODELS_KEY, "on demand")})
 
     @app.after_request
     def security_headers(response):
@@ -70,6 +70,9 @@ def create_app(library_, *, local_token: str | None = None) -> Flask:
         return response
 
     return app
+
+
+MODELS_KEY = "VIDSEARCH_MODELS"  # app.config: "loading" | "ready" | "failed" while/after serve() warms up
 
 
 def jobs_of(app: Flask) -> JobQueue:

@@ -12,10 +12,12 @@ into the embedded store it owns and keeps the catalog in step with the jobs in R
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import signal
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,7 +25,9 @@ import waitress
 from waitress.channel import HTTPChannel
 from waitress.task import ErrorTask
 
-from web.app import create_app, jobs_of
+from web.app import MODELS_KEY, create_app, jobs_of
+
+log = logging.getLogger(__name__)
 
 
 _CODES = {400: "bad_request", 408: "request_timeout", 413: "payload_too_large", 431: "request_header_fields_too_large"}
@@ -125,6 +129,19 @@ def _sigterm_stops():
         signal.signal(signal.SIGTERM, previous)
 
 
+def _warm_up(library, app) -> None:
+    """Load the models (``/healthz`` says ``models: loading``, then ``ready``)."""
+    t0 = time.perf_counter()
+    try:
+        library.encoders.warm_up()
+    except Exception as exc:  # a model that cannot load says so again, clearly, when it is used
+        app.config[MODELS_KEY] = "failed"
+        log.warning("loading the models at start failed: %s", exc)
+        return
+    app.config[MODELS_KEY] = "ready"
+    log.info("models loaded in %.1f s", time.perf_counter() - t0)
+
+
 def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int = 8) -> None:
     from vidsearch.library import Library
 
@@ -136,6 +153,10 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int = 8)
         app = create_app(library, local_token=token)
         server = create_server(app, host=host, port=port, threads=threads)
         write_server_info(info_path, server, token)
+        # load the models now, in the background: the first search or ingest would otherwise load
+        # them while holding up the requests around it (seconds of imports and session set-up)
+        app.config[MODELS_KEY] = "loading"
+        threading.Thread(target=_warm_up, args=(library, app), name="vidsearch-warm-up", daemon=True).start()
         if settings.qdrant_url is None:  # this process owns the data folder: finish what was interrupted
             jobs_of(app).resume()
         if settings.broker_url:  # Celery workers: write their results (embedded store), sync the catalog

@@ -103,7 +103,7 @@ def test_an_upload_over_the_limit_is_413(live, query_png):
 # -- health, videos ------------------------------------------------------------------------
 def test_healthz(live):
     r = live.request("GET", "/healthz")
-    assert r.status == 200 and r.json == {"status": "ok", "videos": 2}
+    assert r.status == 200 and r.json == {"status": "ok", "videos": 2, "models": "on demand"}
 
 
 def test_list_and_get_videos(live):

@@ -9,6 +9,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,7 +61,14 @@ def test_serve_owns_the_library_until_stopped(tmp_path):
     settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(data)})
     with running_server(data) as (proc, url):
         with urllib.request.urlopen(url + "healthz", timeout=30) as r:
-            assert json.load(r) == {"status": "ok", "videos": 0}
+            health = json.load(r)
+        assert health["status"] == "ok" and health["videos"] == 0 and health["models"] in ("loading", "ready")
+        deadline = time.monotonic() + 300  # the server loads its models in the background
+        while health["models"] == "loading" and time.monotonic() < deadline:
+            time.sleep(0.5)
+            with urllib.request.urlopen(url + "healthz", timeout=30) as r:
+                health = json.load(r)
+        assert health["models"] == "ready"
         with pytest.raises(StoreLocked):
             Library(settings)
         info = json.loads(settings.server_info_path.read_text())

@@ -128,6 +128,15 @@ class Encoders:
                 self._joint = joint_model(self.settings)
             return self._joint
 
+    def warm_up(self) -> None:
+        """Load every model ingestion and search will use, and run each once (a first run is slow),
+        so that the first video or query of a server or worker does not pay for it while others wait."""
+        image = np.zeros((224, 224, 3), np.uint8)
+        self.analyse([image])
+        if self.concepts is not None or self.joint is not None:
+            self.text.encode(["warm up"])
+        self.ocr  # noqa: B018  (finds tesseract, or logs once that on-screen text is not indexed)
+
     def analyse(self, images: list[np.ndarray], times: dict[str, float] | None = None):
         """What ingestion stores for a batch of keyframes: named vectors (those of :meth:`embed`,
         plus ``"concept"`` from the same EfficientNet pass and ``"joint"`` when configured) and

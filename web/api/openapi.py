@@ -196,8 +196,12 @@ SCHEMAS: dict = {
     },
     "Health": {
         "type": "object",
-        "required": ["status", "videos"],
-        "properties": {"status": {"type": "string", "enum": ["ok"]}, "videos": {"type": "integer", "minimum": 0}},
+        "required": ["status", "videos", "models"],
+        "properties": {"status": {"type": "string", "enum": ["ok"]}, "videos": {"type": "integer", "minimum": 0},
+                       "models": {"type": "string", "enum": ["loading", "ready", "failed", "on demand"],
+                                  "description": "`vidsearch serve` loads the models in the background when it "
+                                                 "starts: `loading` until they are, then `ready` (or `failed`, "
+                                                 "with the reason in the log); `on demand`: loaded by first use"}},
     },
 }
 
@@ -263,7 +267,7 @@ def build_document(max_query_mb: float, max_upload_mb: float) -> dict:
         "paths": {
             "/healthz": {"get": {
                 "operationId": "health",
-                "summary": "Liveness and the number of videos",
+                "summary": "Liveness, the number of videos, and whether the models are loaded",
                 "responses": {"200": _json(_ref("Health"), "the server is up")},
             }},
             "/api/v1/search": {"post": {
