@@ -26,8 +26,12 @@ EXTENSION_KEY = "vidsearch.library"
 
 class SerialLibrary:
     def __init__(self, library) -> None:
+        from vidsearch.search.batch import ImageQueryBatcher
+
         self._library = library
         self._lock = threading.Lock()
+        # concurrent image searches embed and search together (vidsearch/search/batch.py)
+        self.image_batcher = ImageQueryBatcher(lambda images: library.encoders.copy.embed(images))
 
     @property
     def settings(self):

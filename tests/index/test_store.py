@@ -134,6 +134,23 @@ def test_filters_by_video_and_time_range(store):
     assert store.search_frames("copy", q, 50, video_id="a", start=100.0) == []
 
 
+def test_search_frames_many_answers_each_query_as_search_frames(store):
+    a, b = make_keyframes(7), make_keyframes(8)
+    store.upsert_frames("a", a)
+    store.upsert_frames("b", b)
+    queries = [{"vector": a[3].copy, "limit": 5}, {"vector": b[5].copy, "limit": 50, "video_id": "b"},
+               {"vector": a[3].copy, "limit": 50, "video_id": "a", "start": 1.0, "end": 2.5},
+               {"vector": a[0].copy, "limit": 3, "video_id": "zzz"}]
+    answers = store.search_frames_many("copy", queries)
+    assert len(answers) == len(queries)
+    for q, got in zip(queries, answers):
+        want = store.search_frames("copy", **q)
+        assert [(h.video_id, h.timestamp) for h in got] == [(h.video_id, h.timestamp) for h in want]
+        assert np.allclose([h.score for h in got], [h.score for h in want], atol=1e-6)
+    assert answers[0][0].video_id == "a" and answers[0][0].timestamp == 1.5
+    assert answers[3] == [] and store.search_frames_many("copy", []) == []
+
+
 def test_semantic_vectors_only_where_present(store):
     kfs = make_keyframes(9, semantic_every=3)  # frames 0, 3, 6, 9 carry a semantic vector
     store.upsert_frames("a", kfs)

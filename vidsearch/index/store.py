@@ -103,6 +103,12 @@ class VectorStore(ABC):
         only of one camera, and only with ``wall_after <= wall_time <= wall_before`` (seconds since
         the epoch; frames of videos without a wall-clock start never match a wall-time bound)."""
 
+    def search_frames_many(self, vector_name: str, queries: list[dict]) -> list[list[FrameHit]]:
+        """Several :meth:`search_frames` at once: ``queries[i]`` holds ``vector`` and ``limit`` and
+        optionally ``video_id``, ``start``, ``end``; answers in the same order. Backends that can
+        run a batch in one pass over the vectors override this."""
+        return [self.search_frames(vector_name, **q) for q in queries]
+
     @abstractmethod
     def search_segments(
         self, vector_name: str, vector: np.ndarray, limit: int, video_id: str | None = None

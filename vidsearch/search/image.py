@@ -9,18 +9,23 @@ import numpy as np
 
 from vidsearch.media.image import resize_short_side
 from vidsearch.records import Moment
-from vidsearch.search.moment import moments_for_vector
+from vidsearch.search.moment import frames_to_ask, moments_for_vector, moments_from_hits
 
 
 def search_image(image: np.ndarray, *, encoders, store, catalog, settings, limit: int = 10,
                  video_id: str | None = None, after: float | None = None, before: float | None = None,
-                 region: tuple[int, int, int, int] | None = None) -> list[Moment]:
+                 region: tuple[int, int, int, int] | None = None, batcher=None) -> list[Moment]:
+    """``batcher``: a :class:`vidsearch.search.batch.ImageQueryBatcher` shared by concurrent callers (a
+    server), which embeds and searches their pictures together; the answer is the same."""
     if region is not None:
         x, y, w, h = region
         image = image[max(0, y): y + h, max(0, x): x + w]
         if image.size == 0:
             raise ValueError(f"region {region} lies outside the {image.shape[1]}x{image.shape[0]} image")
     query = resize_short_side(image, settings.frame_size)
+    if batcher is not None:
+        hits = batcher.search(query, store, limit=frames_to_ask(limit), video_id=video_id, start=after, end=before)
+        return moments_from_hits(hits, catalog, settings, limit=limit)
     vector = encoders.copy.embed([query])[0]
     return moments_for_vector(store, catalog, settings, "copy", vector, limit=limit, video_id=video_id,
                               after=after, before=before)

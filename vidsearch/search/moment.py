@@ -68,8 +68,18 @@ def moments_for_vector(store, catalog, settings, vector_name: str, vector, *, li
                        video_id: str | None = None, after: float | None = None,
                        before: float | None = None) -> list[Moment]:
     """Nearest stored frames to ``vector`` -> merged, ranked moments of indexed videos."""
+    hits = store.search_frames(vector_name, vector, frames_to_ask(limit), video_id=video_id, start=after, end=before)
+    return moments_from_hits(hits, catalog, settings, limit=limit)
+
+
+def frames_to_ask(limit: int) -> int:
+    """How many nearest frames a search for ``limit`` moments asks the store for."""
+    return max(100, limit * 20)
+
+
+def moments_from_hits(hits: list[FrameHit], catalog, settings, *, limit: int = 10) -> list[Moment]:
+    """Frame hits -> merged, ranked moments of indexed videos (at most ``limit``)."""
     period = 1.0 / settings.sample_fps
-    hits = store.search_frames(vector_name, vector, max(100, limit * 20), video_id=video_id, start=after, end=before)
     moments: list[Moment] = []
     records = {}
     for span in merge_hits(hits, gap=max(settings.moment_gap, 1.5 * period), sample_period=period):

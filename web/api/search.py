@@ -227,7 +227,7 @@ def search():
         raise ApiError(415, "unsupported_media_type", str(exc)) from None
     try:  # the embedding runs outside the library lock; store and catalog calls take it
         moments = library().concurrent().search_image(picture, limit=limit, video_id=video_id, after=after,
-                                                      before=before, region=region)
+                                                      before=before, region=region, batcher=library().image_batcher)
     except ValueError as exc:  # e.g. a region outside the picture
         raise _bad("bad_region" if region is not None else "bad_request", str(exc)) from None
     return jsonify({"results": [moment_json(m) for m in moments]})
