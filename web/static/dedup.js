@@ -8,26 +8,8 @@
   const playerSection = $("player-section"), player = $("player"), playerTitle = $("player-title");
   let file = null, fileUrl = null;
 
-  function fmt(t) {
-    t = Math.max(0, Math.floor(t));
-    const h = Math.floor(t / 3600), m = Math.floor((t % 3600) / 60), s = t % 60;
-    return (h ? h + ":" + String(m).padStart(2, "0") : String(m)) + ":" + String(s).padStart(2, "0");
-  }
-  const baseName = (p) => String(p).split(/[\\/]/).pop();
-  function el(tag, props, ...children) {
-    const node = document.createElement(tag);
-    Object.assign(node, props || {});
-    children.forEach((c) => node.append(c));
-    return node;
-  }
-  function setStatus(text, loading) {
-    statusEl.textContent = text;
-    statusEl.classList.toggle("loading", !!loading);
-  }
-  function showError(text) {
-    errorEl.textContent = text;
-    errorEl.hidden = !text;
-  }
+  const { fmt, baseName, el } = window.vidsearchUI;
+  const { setStatus, showError } = window.vidsearchUI.messages(statusEl, errorEl);
 
   function choose(f) {
     if (!f) return;
@@ -41,13 +23,7 @@
     dropText.textContent = f.name + " — press to choose another";
   }
   input.addEventListener("change", () => choose(input.files[0]));
-  ["dragenter", "dragover"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.add("over"); }));
-  ["dragleave", "drop"].forEach((t) => drop.addEventListener(t, () => drop.classList.remove("over")));
-  drop.addEventListener("drop", (e) => {
-    e.preventDefault();
-    const f = e.dataTransfer && e.dataTransfer.files[0];
-    if (f) { choose(f); form.requestSubmit(); }
-  });
+  window.vidsearchUI.dropZone(drop, (files) => { choose(files[0]); form.requestSubmit(); });
 
   // A frame of the dropped clip at time t, drawn in the browser (the clip never has to be stored).
   function grab(t) {
@@ -76,10 +52,7 @@
     form.setAttribute("aria-busy", "true");
     setStatus("Checking… (the clip is decoded and compared with the archive)", true);
     try {
-      const response = await fetch(form.action, { method: "POST", body: data });
-      let body = null;
-      try { body = await response.json(); } catch (_) { /* not JSON */ }
-      if (!response.ok) throw new Error(body && body.error ? body.error.message : `the server answered ${response.status}`);
+      const body = await window.vidsearchUI.postForm(form.action, data);
       await render(body.matches);
       setStatus(body.matches.length
         ? `${body.matches.length} cop${body.matches.length === 1 ? "y" : "ies"} found.`

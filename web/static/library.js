@@ -18,13 +18,8 @@
     return keyInput && keyInput.value ? { "X-API-Key": keyInput.value } : {};
   }
 
-  function el(tag, props, ...children) {
-    const node = document.createElement(tag);
-    Object.assign(node, props || {});
-    children.forEach((c) => node.append(c));
-    return node;
-  }
-  const baseName = (p) => String(p).split(/[\\/]/).pop();
+  const { el, baseName, errorOf } = window.vidsearchUI;
+  const { showError } = window.vidsearchUI.messages(null, errorEl);
   function fmtDuration(d) {
     if (!d) return "–";
     d = Math.floor(d);
@@ -32,17 +27,6 @@
   }
   function fmtSize(n) {
     return n >= 2 ** 30 ? (n / 2 ** 30).toFixed(1) + " GiB" : (n / 2 ** 20).toFixed(1) + " MiB";
-  }
-  function showError(text) {
-    errorEl.textContent = text;
-    errorEl.hidden = !text;
-  }
-  async function errorOf(response) {
-    try {
-      const body = await response.json();
-      if (body && body.error) return body.error.message;
-    } catch (_) { /* not JSON */ }
-    return `the server answered ${response.status}`;
   }
 
   // -- uploads ------------------------------------------------------------------------------
@@ -102,13 +86,7 @@
   }
 
   input.addEventListener("change", () => { uploadAll(Array.from(input.files)); input.value = ""; });
-  ["dragenter", "dragover"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.add("over"); }));
-  ["dragleave", "drop"].forEach((t) => drop.addEventListener(t, () => drop.classList.remove("over")));
-  drop.addEventListener("drop", (e) => {
-    e.preventDefault();
-    const files = e.dataTransfer ? Array.from(e.dataTransfer.files) : [];
-    if (files.length) uploadAll(files);
-  });
+  window.vidsearchUI.dropZone(drop, uploadAll);
 
   // -- the table ----------------------------------------------------------------------------
   function row(v) {

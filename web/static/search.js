@@ -15,28 +15,8 @@
   let file = null, kind = "image", results = [], current = null;
   let region = null; // {x, y, w, h} in pixels of the ORIGINAL picture, or null: the whole picture
 
-  function fmt(t) {
-    t = Math.max(0, Math.floor(t));
-    const h = Math.floor(t / 3600), m = Math.floor((t % 3600) / 60), s = t % 60;
-    const mm = h ? String(m).padStart(2, "0") : String(m);
-    return (h ? h + ":" : "") + mm + ":" + String(s).padStart(2, "0");
-  }
-  const baseName = (p) => String(p).split(/[\\/]/).pop();
-  function el(tag, props, ...children) {
-    const node = document.createElement(tag);
-    Object.assign(node, props || {});
-    children.forEach((c) => node.append(c));
-    return node;
-  }
-
-  function setStatus(text, loading) {
-    statusEl.textContent = text;
-    statusEl.classList.toggle("loading", !!loading);
-  }
-  function showError(text) {
-    errorEl.textContent = text;
-    errorEl.hidden = !text;
-  }
+  const { fmt, baseName, el } = window.vidsearchUI;
+  const { setStatus, showError } = window.vidsearchUI.messages(statusEl, errorEl);
 
   function resetPreviews() {
     [preview, clipPreview].forEach((p) => { if (p.src) URL.revokeObjectURL(p.src); p.removeAttribute("src"); });
@@ -154,13 +134,7 @@
   });
 
   input.addEventListener("change", () => choose(input.files[0]));
-  ["dragenter", "dragover"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.add("over"); }));
-  ["dragleave", "drop"].forEach((t) => drop.addEventListener(t, () => drop.classList.remove("over")));
-  drop.addEventListener("drop", (e) => {
-    e.preventDefault();
-    const f = e.dataTransfer && e.dataTransfer.files[0];
-    if (f) { choose(f); form.requestSubmit(); }
-  });
+  window.vidsearchUI.dropZone(drop, (files) => { choose(files[0]); form.requestSubmit(); });
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -187,13 +161,7 @@
       : kind === "clip" ? "Searching… (the clip is decoded and aligned with the archive)"
       : "Searching… (the first search loads the models)", true);
     try {
-      const response = await fetch(form.action, { method: "POST", body: data });
-      let body = null;
-      try { body = await response.json(); } catch (_) { /* not JSON */ }
-      if (!response.ok) {
-        const msg = body && body.error ? body.error.message : `the server answered ${response.status}`;
-        throw new Error(msg);
-      }
+      const body = await window.vidsearchUI.postForm(form.action, data);
       results = body.results;
       render();
       setStatus(results.length ? `${results.length} moment${results.length === 1 ? "" : "s"} found.` : "No matching moments.");
