@@ -91,17 +91,14 @@ class IngestRunner:
         try:
             result = self._index(path, video_id, progress, {"camera": camera, "wall_start": wall_start})
         except MediaError as exc:
-            return self._fail(path, video_id, str(exc))
+            return self.fail(path, video_id, str(exc))
         except Exception as exc:  # a bug or an environment failure: this video fails, the batch goes on
             log.exception("indexing %s failed", path)
-            return self._fail(path, video_id, f"{path}: internal error: {type(exc).__name__}: {exc}")
+            return self.fail(path, video_id, f"{path}: internal error: {type(exc).__name__}: {exc}")
         return result
 
     def fail(self, path: str, video_id: str, error: str) -> IngestResult:
         """Record ``video_id`` as failed with ``error``, removing whatever of it was written."""
-        return self._fail(path, video_id, error)
-
-    def _fail(self, path: str, video_id: str, error: str) -> IngestResult:
         self.store.delete_video(video_id)
         shutil.rmtree(self.settings.thumbnails_dir / video_id, ignore_errors=True)
         self.catalog.set_status(video_id, "failed", error=error)

@@ -82,8 +82,8 @@ log = logging.getLogger(__name__)
 
 SLACK = 1e-3  # a frame this much before a target still answers it (time-base rounding)
 REORDER = 4  # pending frames over which stamps are sorted (deeper than B-frame reordering)
-SEEK_MARGINS = (2.0, 10.0, None)
-DECODE_MEMORY = 1 << 30  # bytes of decoded pictures that frame threads may hold at once (huge frames get fewer threads)  # seconds before a span's start to seek to; None: decode from the beginning
+SEEK_MARGINS = (2.0, 10.0, None)  # seconds before a span's start to seek to; None: decode from the beginning
+DECODE_MEMORY = 1 << 30  # bytes of decoded pictures that frame threads may hold at once (huge frames get fewer threads)
 
 
 class _Stalled(Exception):
