@@ -74,8 +74,8 @@ def _limit(raw: str | None) -> int:
     return value
 
 
-def _optional(name: str, parse, code: str):
-    raw = request.form.get(name)
+def _parsed(name: str, raw: str | None, parse, code: str):
+    """``parse(raw)`` of a field given as text (None when blank); a bad value is a 400 ``code``."""
     if raw is None or raw.strip() == "":
         return None
     try:
@@ -85,6 +85,10 @@ def _optional(name: str, parse, code: str):
     if isinstance(value, float) and not math.isfinite(value):
         raise _bad(code, f"{name}: {raw.strip()!r} is not a finite time")
     return value
+
+
+def _optional(name: str, parse, code: str):
+    return _parsed(name, request.form.get(name), parse, code)
 
 
 def _text(raw) -> str:
@@ -113,15 +117,7 @@ def _json_time(name: str, raw):
     if raw is None:
         return None
     if isinstance(raw, str):
-        if not raw.strip():
-            return None
-        try:
-            value = parse_when(raw.strip())
-        except (argparse.ArgumentTypeError, ValueError, OverflowError) as exc:
-            raise _bad("bad_time", f"{name}: {exc}") from None
-        if not math.isfinite(value):
-            raise _bad("bad_time", f"{name}: {raw.strip()!r} is not a finite time")
-        return value
+        return _parsed(name, raw, parse_when, "bad_time")
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw) or raw < 0:
         raise _bad("bad_time", f"{name}: give seconds (a number, not negative), HH:MM:SS or a date-time, not {raw!r}")
     return float(raw)
