@@ -91,3 +91,14 @@ def test_batched_image_search_gives_the_answers_of_single_searches(tmp_path):
                [(m.video_id, m.start, m.end, m.timestamp) for m in want]
         assert np.allclose([m.score for m in got], [m.score for m in want], atol=1e-3)
     assert batcher.batcher.items == len(queries) and batcher.batcher.batches < len(queries)
+
+
+def test_with_more_callers_waiting_than_a_batch_holds_every_caller_gets_its_own_answer():
+    def run(items):
+        time.sleep(0.02)
+        return [x + 100 for x in items]
+
+    b = Batcher(run, max_batch=2)  # 12 callers: most batches leave callers waiting for later ones
+    for _ in range(3):
+        out, errors = run_together(12, lambda k: b.submit(k))
+        assert errors == [None] * 12 and out == [k + 100 for k in range(12)]

@@ -50,12 +50,19 @@ class Batcher:
         item = _Item(value)
         with self._cv:
             self._waiting.append(item)
-            while not item.done and self._busy:
-                self._cv.wait()
-            if item.done:
-                return self._outcome(item)
-            self._busy = True  # free: lead a batch of what waits now
-            batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch:]
+        while True:
+            with self._cv:
+                while not item.done and self._busy:
+                    self._cv.wait()
+                if item.done:
+                    return self._outcome(item)
+                # free: lead a batch of the oldest waiting items; with more than max_batch waiting it
+                # may not hold this caller's item, which then goes in a later batch (this loop)
+                self._busy = True
+                batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch:]
+            self._run_batch(batch, context)
+
+    def _run_batch(self, batch: list[_Item], context: tuple) -> None:
         try:
             results = self.run([i.value for i in batch], *context)
             for i, r in zip(batch, results):
@@ -71,7 +78,6 @@ class Batcher:
                 self.batches += 1
                 self.items += len(batch)
                 self._cv.notify_all()
-        return self._outcome(item)
 
     @staticmethod
     def _outcome(item: _Item) -> Any:
