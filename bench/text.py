@@ -188,20 +188,8 @@ def evaluate(lib, queries, names: dict[str, str]) -> dict:
 
 
 def _payloads(store, video_id: str) -> list[dict]:
-    """Every stored frame payload of a video (Edge shard scroll)."""
-    import qdrant_edge as qe
-
-    from vidsearch.index.edge import _filter
-    from vidsearch.index.store import FRAMES
-
-    shard = store._shard(FRAMES)
-    out, offset = [], None
-    while True:
-        records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=1024, filter=_filter(video_id),
-                                                        with_payload=True))
-        out.extend(r.payload for r in records)
-        if offset is None or not records:
-            return out
+    """Every stored frame payload of a video (all of the Edge store's frame shards)."""
+    return [r.payload for r in store.frame_records(video_id)]
 
 
 def pad_store(lib, target: int, seed: int = 0) -> int:
