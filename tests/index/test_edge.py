@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import qdrant_edge as qe
 
 from vidsearch.config import Settings
 from vidsearch.index.edge import EdgeStore
@@ -185,7 +186,7 @@ def test_frame_shards_answer_as_one_shard(tmp_path):
         assert three.frame_shards == 3 and sorted(p.name for p in (tmp_path / "three").iterdir()) == \
             ["frames", "frames-1", "frames-2", "layout.json", "segments"]
         # every shard holds part of the frames, and every frame is in exactly one
-        per_shard = [int(three._shard(n).count(__import__("qdrant_edge").CountRequest(exact=True)))
+        per_shard = [int(three._shard(n).count(qe.CountRequest(exact=True)))
                      for n in ("frames", "frames-1", "frames-2")]
         assert min(per_shard) > 0 and sum(per_shard) == 240 == three.count_frames() == one.count_frames()
         rng = np.random.default_rng(99)
