@@ -33,7 +33,7 @@ def test_text_score():
 
 
 def _ranked(frames_by_video: dict[str, list[tuple[float, float]]], limit: int = 10):
-    """_moments over hand-made frame scores (video -> [(time, score)]), shots unknown."""
+    """_moments over hand-made frame scores (video -> [(time, score)]), shots unknown: (video, frame time)."""
     from pathlib import Path
     from types import SimpleNamespace
 
@@ -45,7 +45,7 @@ def _ranked(frames_by_video: dict[str, list[tuple[float, float]]], limit: int = 
     rec = SimpleNamespace(status="indexed", path="/v.mp4", duration=100.0)
     catalog = SimpleNamespace(get=lambda vid: rec)
     settings = SimpleNamespace(sample_fps=1.0, moment_gap=2.0, thumbnails_dir=Path("/nonexistent"))
-    return [(m.video_id, m.start) for m in _moments(frames, parse_query("x"), None, None, catalog, settings, limit)]
+    return [(m.video_id, m.timestamp) for m in _moments(frames, parse_query("x"), None, None, catalog, settings, limit)]
 
 
 def test_one_video_does_not_fill_the_first_results(monkeypatch):
@@ -61,6 +61,32 @@ def test_one_video_does_not_fill_the_first_results(monkeypatch):
     # one video (a --video search): every moment kept, in score order
     monkeypatch.setattr(text, "PER_VIDEO", 2)
     assert _ranked({"long": scores["long"]}) == [("long", t) for t in (0.0, 10.0, 20.0, 30.0)]
+
+
+def test_moment_edges_are_half_a_sample_period_earlier():
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from vidsearch.records import FrameHit
+    from vidsearch.search.text import _Frame, _moments, centred
+
+    # samples every 1 s: a scene seen in the samples at 5, 6 and 7 s (the one at 8 s differs) began
+    # after 4 s and ended before 8 s, so its best estimate is 4.5-7.5, not 5-8
+    assert centred(5.0, 8.0, 1.0, 100.0) == (4.5, 7.5)
+    assert centred(5.0, 8.0, 0.5, 100.0) == (4.75, 7.75)
+    assert centred(0.04, 3.0, 1.0, 100.0) == (0.0, 2.5)  # never before the video's start
+    assert centred(97.0, 100.0, 1.0, 100.0) == (96.5, 100.0)  # a span to the video's end keeps it
+    assert centred(97.0, 100.4, 1.0, 100.0) == (96.5, 100.0)
+    assert centred(97.0, 100.0, 1.0, None) == (96.5, 99.5)  # duration unknown
+    assert centred(5.0, 8.0, 1.0, 100.0, after=4.8) == (4.8, 7.5)  # not before the query's bound
+
+    frames = [_Frame(FrameHit("v", t, 0, 0.9, t + 1.0), score=0.9) for t in (5.0, 6.0, 7.0)]
+    frames.append(_Frame(FrameHit("v", 99.0, 1, 0.5, 100.0), score=0.5))
+    rec = SimpleNamespace(status="indexed", path="/v.mp4", duration=100.0)
+    settings = SimpleNamespace(sample_fps=1.0, moment_gap=2.0, thumbnails_dir=Path("/nonexistent"))
+    moments = _moments(frames, parse_query("x"), None, None, SimpleNamespace(get=lambda vid: rec), settings, 10)
+    assert [(m.start, m.end) for m in moments] == [(4.5, 7.5)]  # 99 s scores below KEEP of the best
+    assert moments[0].start <= moments[0].timestamp < moments[0].end
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,9 @@ Fusion is a noisy-OR, ``1 - (1 - 0.8 concept)(1 - 0.9 joint)(1 - 0.9 text)``: a 
 match outranks a visual guess, two signals that agree beat either alone. Frames become moments
 (:func:`vidsearch.search.moment.merge_hits`) from the hits of each video that score at least
 ``KEEP`` of that video's best, so a multi-scene file answers with the matching scene; a moment's
-score mixes its best frame with the mean of its top three. Moments rank by score, except that a
+score mixes its best frame with the mean of its top three. Its edges (first frame or shot start,
+and the sample after its last frame) are moved half a sample period earlier (:func:`centred`): a
+cut lies somewhere between two samples, not at the later one. Moments rank by score, except that a
 video's moments beyond its ``PER_VIDEO`` best come after every other video's: one long video
 (many separate hits) does not fill the first results, and a multi-scene file can show two scenes. Each moment carries ``why``: the
 signals that matched at its best frame, e.g. ``["concept: sulphur-crested cockatoo 0.71",
@@ -187,7 +189,7 @@ def search_text(query: str, *, encoders, store, catalog, settings, limit: int = 
             c *= 0.75 + 0.25 * min(1.0, share / 0.25)
         f.score = 1 - (1 - W_CONCEPT * c) * (1 - W_JOINT * f.joint) * (1 - W_TEXT * f.text)
     return _moments([f for f in frames.values() if f.score > 0], q, sims, encoders, catalog, settings, limit,
-                    segments_of)
+                    segments_of, after=after)
 
 
 def _snap(spans, segments_of, videos: set[str]):
@@ -215,8 +217,26 @@ def _snap(spans, segments_of, videos: set[str]):
     return seg_score
 
 
+def centred(start: float, end: float, period: float, duration: float | None = None,
+            after: float | None = None) -> tuple[float, float]:
+    """A span's edges moved back by half a sample period. Frames are sampled every ``period``
+    seconds and a span runs from its first frame (or the start of its first shot, which is a
+    sampled frame too) to the next sample after its last frame, so a change (a cut) that it starts
+    or ends at lies somewhere in the period before that sample: half a period earlier is the
+    unbiased estimate of both edges (on average they came out half a period late). The start stays
+    >= 0 and >= ``after`` (the query's lower time bound); an end at the video's end (``duration``)
+    stays there. The span's frames all stay inside it."""
+    half = period / 2
+    start = max(0.0, start - half, after if after is not None else 0.0)
+    if duration:
+        end = min(end, duration)
+    if not duration or end < duration:
+        end -= half
+    return start, end
+
+
 def _moments(frames: list[_Frame], q: ParsedQuery, sims, encoders, catalog, settings, limit: int,
-             segments_of=None) -> list[Moment]:
+             segments_of=None, after: float | None = None) -> list[Moment]:
     period = 1.0 / settings.sample_fps
     by_video: dict[str, list[_Frame]] = defaultdict(list)
     for f in frames:
@@ -263,9 +283,9 @@ def _moments(frames: list[_Frame], q: ParsedQuery, sims, encoders, catalog, sett
             continue  # points of a video being (re)indexed or deleted
         f = lookup[(span.video_id, round(span.keyframe, 3))]
         thumb = settings.thumbnails_dir / span.video_id / f"{span.segment_index:05d}.jpg"
+        start, end = centred(span.start, span.end, period, rec.duration, after)
         moments.append(Moment(
-            video_id=span.video_id, path=rec.path, start=span.start,
-            end=min(span.end, rec.duration or span.end), timestamp=span.timestamp, score=score,
+            video_id=span.video_id, path=rec.path, start=start, end=end, timestamp=span.timestamp, score=score,
             thumbnail=str(thumb) if thumb.exists() else None, extra={"why": why(f, sims, encoders)},
         ))
         if len(moments) == limit:
