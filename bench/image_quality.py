@@ -21,6 +21,10 @@ query from either copy is right when it returns any copy of the same footage at 
 
     .venv/bin/python bench/image_quality.py            # all clips (a few minutes on 2 cores)
     .venv/bin/python bench/image_quality.py --quick    # 4 clips, the 50 % frame only
+    VIDSEARCH_IMAGE_REFINE=1 .venv/bin/python bench/image_quality.py   # with the query-time refinement
+
+The frames at 20 and 50 % served to choose among changes to the timestamp; the 80 % frames confirm
+them (``per_position_edited``).
 
 Output: ``bench/out/image_quality.json`` (``image_quality.quick.json``).
 """
@@ -289,7 +293,7 @@ def main() -> None:
                         j = int(np.argmin(dist))
                         prv, pok, perr = judge(v.name, t, p_names[j], float(p_times[j]))
                         rows.append({
-                            "clip": v.name, "t": t, "transform": tname, "size": list(q.size),
+                            "clip": v.name, "t": t, "position": pos, "transform": tname, "size": list(q.size),
                             "vidsearch": {"got": got, "got_t": round(top.timestamp, 3) if top else None,
                                           "score": round(top.score, 4) if top else None, "right_video": rv,
                                           "ok": ok, "err": err, "ok_in_top5": in5,
@@ -346,6 +350,12 @@ def main() -> None:
         "phash_index_frames": len(p_names), "phash_index_s": round(phash_s, 1),
         "vidsearch": vs, "phash": ph,
         "overall_ratio_vs_phash": common.ratio(vs["overall_edited"], ph["overall_edited"]),
+        # the frames at 20 and 50 % were used to choose among changes, the 80 % frames to confirm them
+        "per_position_edited": {f"{round(p * 100)}%": {
+            meth: f"{sum(r[meth]['ok'] for r in edited if r['position'] == p)}/"
+                  f"{sum(1 for r in edited if r['position'] == p)}" for meth in ("vidsearch", "phash")}
+            for p in positions},
+        "image_refine": settings.image_refine,
         "comparison": comparison,
         "vidsearch_misses_by_cause": dict(why_counts),
         "vidsearch_ok_or_covering_keyframe_edited": round(len(lenient) / len(edited), 3),
@@ -372,6 +382,9 @@ def main() -> None:
         c = comparison[t]
         print(f"  {t:10s} vidsearch {c['vidsearch']:.3f}  pHash {c['phash']:.3f}")
     print(f"timestamp error (right video): {vs['timestamp_error_s_right_video']}")
+    print(f"per position (right within {TOLERANCE_S} s): {out['per_position_edited']}; "
+          f"VIDSEARCH_IMAGE_REFINE={int(settings.image_refine)}; search_image p50/p95 "
+          f"{out['search_image_latency_ms']['p50']}/{out['search_image_latency_ms']['p95']} ms")
     print(f"misses by cause: {dict(why_counts)}")
     print(f"right, or the keyframe covering the truth: {out['vidsearch_ok_or_covering_keyframe_edited']:.1%}; "
           f"right, or truth inside the moment: {out['vidsearch_ok_or_truth_in_moment_edited']:.1%}")

@@ -2,6 +2,8 @@
 
 The image is brought to the same scale as indexed frames and described with the copy-detection
 descriptor (SSCD), which is robust to re-encoding, crops, captions, colour changes and borders.
+With ``settings.image_refine`` (VIDSEARCH_IMAGE_REFINE) the first moment's timestamp is re-checked
+against a few decoded seconds of its video (:mod:`vidsearch.search.refine`).
 """
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ import numpy as np
 
 from vidsearch.media.image import resize_short_side
 from vidsearch.records import Moment
-from vidsearch.search.moment import frames_to_ask, moments_for_vector, moments_from_hits
+from vidsearch.search.moment import frames_to_ask, moments_from_hits
+from vidsearch.search.refine import refine_moment
 
 
 def search_image(image: np.ndarray, *, encoders, store, catalog, settings, limit: int = 10,
@@ -25,7 +28,10 @@ def search_image(image: np.ndarray, *, encoders, store, catalog, settings, limit
     query = resize_short_side(image, settings.frame_size)
     if batcher is not None:
         hits = batcher.search(query, store, limit=frames_to_ask(limit), video_id=video_id, start=after, end=before)
-        return moments_from_hits(hits, catalog, settings, limit=limit)
-    vector = encoders.copy.embed([query])[0]
-    return moments_for_vector(store, catalog, settings, "copy", vector, limit=limit, video_id=video_id,
-                              after=after, before=before)
+    else:
+        vector = encoders.copy.embed([query])[0]
+        hits = store.search_frames("copy", vector, frames_to_ask(limit), video_id=video_id, start=after, end=before)
+    moments = moments_from_hits(hits, catalog, settings, limit=limit)
+    if settings.image_refine and moments:
+        moments[0] = refine_moment(image, moments[0], hits, catalog=catalog, settings=settings)
+    return moments

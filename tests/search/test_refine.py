@@ -1,0 +1,118 @@
+"""Query-time refinement of an image query's timestamp (VIDSEARCH_IMAGE_REFINE)."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vidsearch.records import FrameHit, Moment
+from vidsearch.search.refine import CANDIDATES, MARGIN, _windows, candidates
+
+
+def hit(v, t, score, until=None):
+    return FrameHit(video_id=v, timestamp=t, segment_index=0, score=score, until=until)
+
+
+def moment(v="a", start=0.0, end=10.0, t=5.0):
+    return Moment(video_id=v, path="/x.mp4", start=start, end=end, timestamp=t, score=0.9)
+
+
+def test_candidates_are_the_moments_best_frames_within_the_margin():
+    hits = [hit("a", 5.0, 0.90), hit("a", 2.0, 0.90 - MARGIN / 2), hit("a", 8.0, 0.90 - 2 * MARGIN),
+            hit("b", 5.0, 0.95), hit("a", 30.0, 0.93)]  # other video; same video outside the moment
+    assert [h.timestamp for h in candidates(hits, moment())] == [5.0, 2.0]
+    many = [hit("a", float(t), 0.9 - t * 1e-3) for t in range(10)]
+    assert [h.timestamp for h in candidates(many, moment())] == [float(t) for t in range(CANDIDATES)]
+    assert candidates([hit("b", 5.0, 0.9)], moment()) == []
+
+
+def test_windows_cover_half_a_period_around_moving_frames_and_merge():
+    # moving footage at 1 s: +-0.5 s (and one more step), neighbours merged into one decode
+    assert _windows([hit("a", 5.0, 0.9), hit("a", 6.0, 0.8)], 1.0) == [(4.5, 6.625)]
+    assert _windows([hit("a", 0.0, 0.9), hit("a", 9.0, 0.8)], 1.0) == [(0.0, 0.625), (8.5, 9.625)]
+    # starts on the decode grid (0.25 s): the same frames whether decoded alone or in a longer pass
+    assert _windows([hit("a", 5.04, 0.9)], 1.0) == [(4.5, pytest.approx(5.665))]
+    # a static run's keyframe (it stood for 4..9 s): the half period before it, not inside the run
+    assert _windows([hit("a", 4.0, 0.9, until=10.0)], 1.0) == [(3.5, 4.125)]
+
+
+def _still(video: Path, t: float, out: Path, ffmpeg: str) -> np.ndarray:
+    subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(video), "-ss", f"{t:.3f}", "-frames:v", "1", str(out)],
+                   check=True)
+    return np.asarray(Image.open(out).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, copy_encoders):
+    """testsrc2 (a frame counter and moving shapes: every frame differs), 8 s, indexed at 1 frame/s."""
+    from tests.conftest import _need_ffmpeg, make_video
+    from vidsearch.config import Settings
+    from vidsearch.library import Library
+
+    tmp = tmp_path_factory.mktemp("refine")
+    video = make_video(tmp / "src.mp4", duration=8.0, size="640x360", fps=25, source="testsrc2")
+    libs = {}
+    for refine in ("0", "1"):
+        env = {"VIDSEARCH_DATA_DIR": str(tmp / "data"), "VIDSEARCH_SEMANTIC": "0", "VIDSEARCH_OCR": "0",
+               "VIDSEARCH_CONCEPTS": "0", "VIDSEARCH_IMAGE_REFINE": refine}
+        libs[refine] = Settings.from_env(env)
+    lib = Library(libs["0"], encoders=copy_encoders)
+    (res,) = list(lib.ingest([video]))
+    assert res.status == "indexed", res
+    lib.close()
+    yield video, libs, _need_ffmpeg(), tmp, copy_encoders
+
+
+def _search(settings, encoders, image):
+    from vidsearch.library import Library
+
+    with Library(settings, encoders=encoders) as lib:
+        return lib.search_image(image, limit=3)
+
+
+@pytest.mark.parametrize("truth", [3.52, 5.6])
+def test_refinement_finds_the_time_between_samples(indexed, truth):
+    video, libs, ffmpeg, tmp, enc = indexed
+    image = _still(video, truth, tmp / f"q{truth}.png", ffmpeg)
+    plain = _search(libs["0"], enc, image)[0]
+    refined = _search(libs["1"], enc, image)[0]
+    assert abs(plain.timestamp - truth) >= 0.3  # stored frames: about one a second
+    assert abs(refined.timestamp - truth) <= 0.13  # within half a decode step (0.25 s) of the truth
+    assert refined.start <= refined.timestamp <= refined.end
+    assert (refined.video_id, refined.score) == (plain.video_id, plain.score)
+
+
+def test_a_file_changed_since_indexing_keeps_the_stored_answer(indexed):
+    video, libs, ffmpeg, tmp, enc = indexed
+    image = _still(video, 2.52, tmp / "q_changed.png", ffmpeg)
+    plain = _search(libs["0"], enc, image)[0]
+    st = os.stat(video)
+    try:
+        os.utime(video, (st.st_atime, st.st_mtime + 60))
+        refined = _search(libs["1"], enc, image)[0]
+    finally:
+        os.utime(video, (st.st_atime, st.st_mtime))
+    assert refined.timestamp == plain.timestamp
+
+
+def test_nearby_windows_are_decoded_in_one_pass():
+    from vidsearch.search.refine import _decode_spans
+
+    assert _decode_spans([(0.0, 0.6), (4.5, 5.6), (30.0, 31.0)], 10.0) == [(0.0, 5.6), (30.0, 31.0)]
+    assert _decode_spans([(0.0, 0.6), (4.5, 5.6)], 1.0) == [(0.0, 0.6), (4.5, 5.6)]
+
+
+def test_rgba_and_grey_pictures_are_handled(indexed):
+    video, libs, ffmpeg, tmp, enc = indexed
+    image = _still(video, 3.52, tmp / "q_grey.png", ffmpeg)
+    rgba = np.dstack([image, np.full(image.shape[:2], 255, np.uint8)])
+    assert abs(_search(libs["1"], enc, rgba)[0].timestamp - 3.52) <= 0.13
+    # grey: testsrc2 is told apart by its colours, so only: no error, the same moment, a time near it
+    grey = image[:, :, 0]
+    plain, refined = _search(libs["0"], enc, grey)[0], _search(libs["1"], enc, grey)[0]
+    assert (refined.video_id, refined.score) == (plain.video_id, plain.score)
+    assert abs(refined.timestamp - plain.timestamp) <= 0.65  # its window: +- half a second and a step
