@@ -62,7 +62,7 @@ def _stats(ms: list[float]) -> dict:
 
 
 # -- build ------------------------------------------------------------------------------------
-def build(data_dir: Path, frames: int, video: Path, **env_extra: str) -> dict:
+def build(data_dir: Path, frames: int, video: Path) -> dict:
     sys.path.insert(0, str(common.REPO))
     import numpy as np
 
@@ -71,8 +71,7 @@ def build(data_dir: Path, frames: int, video: Path, **env_extra: str) -> dict:
     from vidsearch.library import Library
     from vidsearch.records import Keyframe
 
-    settings = Settings.from_env({**os.environ, "VIDSEARCH_DATA_DIR": str(data_dir), "VIDSEARCH_SEMANTIC": "0",
-                                  **env_extra})
+    settings = Settings.from_env({**os.environ, "VIDSEARCH_DATA_DIR": str(data_dir), "VIDSEARCH_SEMANTIC": "0"})
     rep: dict = {}
     with Library(settings) as lib:
         t = time.perf_counter()
@@ -99,7 +98,6 @@ def build(data_dir: Path, frames: int, video: Path, **env_extra: str) -> dict:
         lib.store.flush()
         rep["padding"] = {"videos": n_videos, "frames": done, "build_s": round(time.perf_counter() - t, 1)}
         rep["stored_frames"] = lib.store.count_frames()
-        rep["frame_shards"] = getattr(lib.store, "frame_shards", None)
     return rep
 
 
@@ -377,58 +375,6 @@ def run_text_compare(a) -> None:
 
 
 # -- main ---------------------------------------------------------------------------------------
-def run_compare_shards(a) -> None:
-    """Concurrent image search on stores that differ only in their number of frame shards: built
-    from the same seed, served one at a time by the same command, in alternation (round 1: A, B;
-    round 2: A, B; ...) so that a drift of the machine's speed hits every variant alike."""
-    counts = [int(x) for x in a.compare_shards.split(",")]
-    if a.quick:
-        a.frames, a.per_client = 10_000, 15
-    common.check_product_ready()
-    video = common.busy_video(0.25)
-    tmp = Path(tempfile.mkdtemp(prefix="vidsearch-bench-shards-"))
-    report: dict = {"machine": common.machine(), "settings": {"frames": a.frames, "clients": a.clients,
-                    "per_client": a.per_client, "waitress_threads": a.threads, "rounds": a.rounds}, "builds": {},
-                    "rounds": []}
-    proc = None
-    try:
-        bodies = [multipart(j) for j in query_jpegs(video, tmp / "queries")]
-        for n in counts:
-            print(f"building {a.frames} frames in {n} shard(s) ...", flush=True)
-            report["builds"][n] = build(tmp / f"data-{n}", a.frames, video, VIDSEARCH_FRAME_SHARDS=str(n))
-        for r in range(a.rounds):
-            row = {}
-            for n in counts:
-                proc, host, port = start_server(tmp / f"data-{n}", a.threads, VIDSEARCH_SEMANTIC="0")
-                wait_ready(host, port)
-                warm = Client(host, port)
-                for b in bodies:
-                    warm.search(*b)
-                warm.conn.close()
-                real_id = report["builds"][n]["real_video"]["video_id"]
-                cpu0 = _cpu_s(proc.pid)
-                row[n] = run_searches(host, port, bodies, real_id, a.clients, a.per_client)
-                cpu1 = _cpu_s(proc.pid)
-                if cpu0 is not None and cpu1 is not None:
-                    row[n]["server_cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000 / max(1, row[n]["requests"]), 1)
-                row[n]["loadavg"] = round(os.getloadavg()[0], 2)
-                stop_server(proc)
-                proc = None
-                print(f"round {r + 1}, {n} shard(s):", row[n], flush=True)
-            report["rounds"].append(row)
-        report["summary"] = {n: {"p50_ms": [row[n]["p50_ms"] for row in report["rounds"]],
-                                 "p95_ms": [row[n]["p95_ms"] for row in report["rounds"]],
-                                 "throughput_rps": [row[n]["throughput_rps"] for row in report["rounds"]]}
-                             for n in counts}
-    finally:
-        stop_server(proc)
-        report["machine"]["loadavg_at_end"] = list(os.getloadavg())
-        if not a.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-    common.write_json("api_shards", report, quick=a.quick)
-    print(json.dumps(report["summary"], indent=2))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=100_000)
@@ -440,15 +386,9 @@ def main() -> None:
     ap.add_argument("--text-compare", type=int, metavar="N", help="only text vs image search, N requests each, "
                     "on a small index (see step 5)")
     ap.add_argument("--text-clips", type=int, default=6, help="real clips in the --text-compare index")
-    ap.add_argument("--compare-shards", metavar="N,M,...", help="only the concurrent image search, on one store per "
-                    "frame-shard count (same vectors), the servers taking turns for --rounds rounds")
-    ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     if a.text_compare:
         run_text_compare(a)
-        return
-    if a.compare_shards:
-        run_compare_shards(a)
         return
     if a.quick:
         a.frames, a.per_client = 10_000, 15

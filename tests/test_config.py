@@ -26,7 +26,6 @@ def test_environment_overrides_and_derived_paths(tmp_path):
 @pytest.mark.parametrize("name,value", [
     ("DEVICE", "tpu"), ("SAMPLE_FPS", "abc"), ("SAMPLE_FPS", "0"), ("FRAME_SIZE", "8"),
     ("COPY_MODEL", "huge"), ("SEMANTIC", "maybe"), ("DECODER", "opencv"), ("BATCH_SIZE", "0"),
-    ("FRAME_SHARDS", "-1"), ("FRAME_SHARDS", "two"),
 ])
 def test_bad_values_name_the_variable(tmp_path, name, value):
     with pytest.raises(ConfigError, match=f"VIDSEARCH_{name}"):

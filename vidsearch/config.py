@@ -17,7 +17,6 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_MAX_SEGMENT | ``30`` | longest segment, in seconds, before a shot is split |
 | VIDSEARCH_SHOT_THRESHOLD | ``0.35`` | colour-histogram distance (0..1) between consecutive samples above which a shot cut is declared |
 | VIDSEARCH_STATIC_CHANGE | ``0.002`` | a sample whose fraction of changed pixels (vs the last embedded frame of its segment) is at most this is not embedded again |
-| VIDSEARCH_FRAME_SHARDS | ``0`` (auto) | embedded store: how many shards hold the frame vectors, searched in parallel; ``0``: one per CPU core, at most 4. Applies when the store is created; an existing store keeps its count |
 | VIDSEARCH_BATCH_SIZE | ``32`` | encoder batch size |
 | VIDSEARCH_COPY_MODEL | ``distilled`` | SSCD variant: ``distilled`` (fast) or ``full`` |
 | VIDSEARCH_SEMANTIC | ``1`` | compute the EfficientNet semantic embedding (``0`` to skip) |
@@ -77,7 +76,6 @@ class Settings:
     data_dir: Path
     qdrant_url: str | None = None
     qdrant_api_key: str | None = None
-    frame_shards: int = 0  # 0: auto (vidsearch.index.edge.auto_frame_shards)
     device: str = "auto"
     sample_fps: float = 1.0
     frame_size: int = 224
@@ -174,7 +172,6 @@ class Settings:
             data_dir=Path(get("DATA_DIR", str(_default_data_dir(env)), str)).expanduser().resolve(),
             qdrant_url=get("QDRANT_URL", None, str),
             qdrant_api_key=get("QDRANT_API_KEY", None, str),
-            frame_shards=get("FRAME_SHARDS", 0, int),
             device=get("DEVICE", "auto", str).lower(),
             sample_fps=get("SAMPLE_FPS", 1.0, float),
             frame_size=get("FRAME_SIZE", 224, int),
@@ -237,8 +234,6 @@ class Settings:
                 raise ConfigError(f"VIDSEARCH_{name.upper()} must be at least 1")
         if not (self.max_upload_mb > 0 and self.max_query_mb > 0):
             raise ConfigError("VIDSEARCH_MAX_UPLOAD_MB and VIDSEARCH_MAX_QUERY_MB must be positive")
-        if not (0 <= self.frame_shards <= 64):
-            raise ConfigError(f"VIDSEARCH_FRAME_SHARDS must be 0 (auto) to 64, not {self.frame_shards}")
         if self.min_free_mb < 0:
             raise ConfigError(f"VIDSEARCH_MIN_FREE_MB must not be negative, not {self.min_free_mb}")
         if not (0 < self.clip_fps <= 60):

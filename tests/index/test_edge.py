@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import qdrant_edge as qe
 
 from vidsearch.config import Settings
 from vidsearch.index.edge import EdgeStore
@@ -169,70 +168,3 @@ def test_float32_storage_option(tmp_path):
         np.testing.assert_allclose(st.frames_of("a")[2][2], kfs[2].copy, atol=1e-6)
     with pytest.raises(ValueError):
         EdgeStore(tmp_path / "r", datatype="int4", **DIMS)
-
-
-def _spread(n_videos=6, n=40, seed=10):
-    return {f"v{k}": keyframes(seed + k, n=n) for k in range(n_videos)}
-
-
-def test_frame_shards_answer_as_one_shard(tmp_path):
-    """Frames spread over 3 shards searched in parallel give the answers of a single shard."""
-    videos = _spread()
-    with EdgeStore(tmp_path / "one", frame_shards=1, **DIMS) as one, \
-            EdgeStore(tmp_path / "three", frame_shards=3, **DIMS) as three:
-        for st in (one, three):
-            for vid, kfs in videos.items():
-                st.upsert_frames(vid, kfs)
-        assert three.frame_shards == 3 and sorted(p.name for p in (tmp_path / "three").iterdir()) == \
-            ["frames", "frames-1", "frames-2", "layout.json", "segments"]
-        # every shard holds part of the frames, and every frame is in exactly one
-        per_shard = [int(three._shard(n).count(qe.CountRequest(exact=True)))
-                     for n in ("frames", "frames-1", "frames-2")]
-        assert min(per_shard) > 0 and sum(per_shard) == 240 == three.count_frames() == one.count_frames()
-        rng = np.random.default_rng(99)
-        queries = [videos["v3"][5].copy, *unit(rng, 4, 16)]
-        for q in queries:
-            for limit in (1, 7, 100, 300):
-                a, b = one.search_frames("copy", q, limit), three.search_frames("copy", q, limit)
-                assert [(h.video_id, h.timestamp) for h in a] == [(h.video_id, h.timestamp) for h in b]
-                assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-6)
-        many = [{"vector": q, "limit": lim} for q, lim in zip(queries, (3, 50, 1, 240, 10))]
-        many.append({"vector": queries[0], "limit": 5, "video_id": "v3", "start": 2, "end": 9})
-        for a, b in zip(one.search_frames_many("copy", many), three.search_frames_many("copy", many)):
-            assert [(h.video_id, h.timestamp) for h in a] == [(h.video_id, h.timestamp) for h in b]
-        assert [(t, s) for t, s, _ in three.frames_of("v2")] == [(t, s) for t, s, _ in one.frames_of("v2")]
-        three.upsert_frames("v1", videos["v1"])  # idempotent: the id picks the shard
-        assert three.count_frames() == 240 and three.count_frames("v1") == 40
-        three.delete_video("v1")
-        assert three.count_frames() == 200 and three.count_frames("v1") == 0
-        assert all(h.video_id != "v1" for h in three.search_frames("copy", videos["v1"][0].copy, 300))
-
-
-def test_a_store_keeps_its_frame_shard_count(tmp_path):
-    with EdgeStore(tmp_path / "q", frame_shards=3, **DIMS) as st:
-        st.upsert_frames("a", keyframes(1))
-    with EdgeStore(tmp_path / "q", frame_shards=1, **DIMS) as st:  # asked for 1: the store has 3
-        assert st.frame_shards == 3 and st.count_frames() == 20
-        assert st.search_frames("copy", keyframes(1)[4].copy, 1)[0].timestamp == 4.0
-
-
-def test_a_store_made_before_sharding_opens_as_one_shard(tmp_path):
-    with EdgeStore(tmp_path / "q", frame_shards=1, **DIMS) as st:
-        st.upsert_frames("a", keyframes(1))
-    (tmp_path / "q" / "layout.json").unlink()  # what a store from before layout.json looks like
-    with EdgeStore(tmp_path / "q", frame_shards=4, **DIMS) as st:
-        assert st.frame_shards == 1 and st.count_frames() == 20
-        assert not (tmp_path / "q" / "frames-1").exists()
-
-
-def test_frame_shards_from_settings_and_bad_layout(tmp_path, monkeypatch):
-    monkeypatch.setenv("VIDSEARCH_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("VIDSEARCH_FRAME_SHARDS", "2")
-    settings = Settings.from_env()
-    with open_store(settings, **DIMS) as st:
-        assert st.frame_shards == 2
-    (settings.qdrant_path / "layout.json").write_text("{not json")
-    with pytest.raises(RuntimeError, match="layout.json"):
-        EdgeStore(settings.qdrant_path, **DIMS)
-    with pytest.raises(ValueError, match="frame_shards"):
-        EdgeStore(tmp_path / "other", frame_shards=-1, **DIMS)

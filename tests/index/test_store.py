@@ -1,5 +1,5 @@
-"""One contract, two backends: EdgeStore (qdrant-edge-py, in tmp_path; one frame shard, and three
-searched in parallel) and ClientStore (qdrant-client local mode, the stand-in for a Qdrant server)."""
+"""One contract, two backends: EdgeStore (qdrant-edge-py, in tmp_path) and ClientStore
+(qdrant-client local mode, the stand-in for a Qdrant server)."""
 import numpy as np
 import pytest
 
@@ -12,11 +12,10 @@ COPY_DIM, SEM_DIM = 16, 12
 TOL = 2e-3  # EdgeStore keeps float16 vectors
 
 
-@pytest.fixture(params=["edge", "edge-3-shards", "client"])
+@pytest.fixture(params=["edge", "client"])
 def store(request, tmp_path):
-    if request.param.startswith("edge"):
-        shards = 3 if request.param == "edge-3-shards" else 1
-        st = EdgeStore(tmp_path / "qdrant", copy_dim=COPY_DIM, semantic_dim=SEM_DIM, frame_shards=shards)
+    if request.param == "edge":
+        st = EdgeStore(tmp_path / "qdrant", copy_dim=COPY_DIM, semantic_dim=SEM_DIM)
     else:
         st = ClientStore.local(":memory:", copy_dim=COPY_DIM, semantic_dim=SEM_DIM)
     yield st

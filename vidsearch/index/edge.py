@@ -1,10 +1,8 @@
 """EdgeStore: the index in-process, on qdrant-edge-py (Qdrant's Rust engine as a library).
 
-Layout: ``<path>/frames`` (and ``frames-1``, ``frames-2``, ...) and ``<path>/segments``, Edge
-shards (created on first use, loaded afterwards); ``<path>/layout.json`` records how many frame
-shards the store was made with. An Edge shard takes an exclusive lock on its write-ahead log, so
-one process at a time may open the folder; a second opener gets
-:class:`~vidsearch.index.lock.StoreLocked`.
+Layout: ``<path>/frames`` and ``<path>/segments``, one Edge shard each (created on first use,
+loaded afterwards). An Edge shard takes an exclusive lock on its write-ahead log, so one process
+at a time may open the folder; a second opener gets :class:`~vidsearch.index.lock.StoreLocked`.
 
 Configuration, chosen by measurement (synthetic 512-d unit vectors, 2 CPU cores):
 
@@ -13,12 +11,6 @@ Configuration, chosen by measurement (synthetic 512-d unit vectors, 2 CPU cores)
 * vectors stored as float16: half the memory and bandwidth of float32. At 1M frames an
   unfiltered search costs 65-85 ms of CPU (float32: 112-116 ms), 9 ms at 100k; cosine scores
   change by ~1e-4 (clamped to [-1, 1]).
-* frames spread over several shards (``frame_shards``; default one per CPU core, at most 4), a
-  point's shard fixed by its id. An Edge shard answers one search at a time (measured: 1 thread
-  152 searches/s on 100k frames, 2 threads 155/s) but releases the GIL while it does, so each
-  search runs on all shards at once in threads and merges their top hits: two shards of 50k
-  answered 300/s from 2 threads. The exact top-k of the union is the union's merged top-k, so
-  the answers do not change. A store keeps the shard count it was made with.
 * payload indexes on ``video_id`` (keyword) and ``t`` (float): a search inside one video takes
   well under 1 ms at any size.
 * durability: every write goes to the shard's write-ahead log first, so what a call wrote
@@ -29,16 +21,11 @@ Configuration, chosen by measurement (synthetic 512-d unit vectors, 2 CPU cores)
 """
 from __future__ import annotations
 
-import heapq
 import json
-import os
 import threading
 import time
-import uuid
-from concurrent.futures import ThreadPoolExecutor
-from itertools import islice
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -69,18 +56,6 @@ _DATATYPES = {
 }
 _BATCH = 512  # points per update operation
 _PAGE = 1024  # points per scroll page
-LAYOUT = "layout.json"
-MAX_AUTO_SHARDS = 4
-
-
-def frame_shard_name(index: int) -> str:
-    """Folder of frame shard ``index``: ``frames`` (the only one of stores made before sharding),
-    then ``frames-1``, ``frames-2``, ..."""
-    return FRAMES if index == 0 else f"{FRAMES}-{index}"
-
-
-def auto_frame_shards() -> int:
-    return max(1, min(MAX_AUTO_SHARDS, os.cpu_count() or 1))
 
 
 def _is_already_open(exc: BaseException) -> bool:
@@ -95,9 +70,7 @@ class EdgeStore(VectorStore):
     shards are created (an existing store keeps its own). ``lock_path``: the data folder's
     :class:`~vidsearch.index.lock.OwnerLock` file, read only to name the holder's pid when the
     shards are already open elsewhere. ``flush_interval``: seconds between automatic flushes after
-    writes (0: after every write call; None: only on ``flush()``/``close()``). ``frame_shards``:
-    how many shards hold the frames when the store is created (0: one per CPU core, at most 4);
-    an existing store keeps its own count.
+    writes (0: after every write call; None: only on ``flush()``/``close()``).
     """
 
     def __init__(
@@ -112,7 +85,6 @@ class EdgeStore(VectorStore):
         datatype: str = "float16",
         lock_path: str | Path | None = None,
         flush_interval: float | None = 2.0,
-        frame_shards: int = 0,
     ):
         super().__init__(copy_dim, semantic_dim, temporal_dim, concept_dim=concept_dim, joint_dim=joint_dim)
         if datatype not in _DATATYPES:
@@ -124,45 +96,14 @@ class EdgeStore(VectorStore):
         self._last_flush = time.monotonic()
         self._mutex = threading.RLock()  # writes and close; searches run concurrently
         self._shards: dict[str, Any] = {}
-        self._pool: ThreadPoolExecutor | None = None
-        self.frame_shards = self._frame_layout(int(frame_shards))
-        self._frame_names = [frame_shard_name(i) for i in range(self.frame_shards)]
         try:
-            for name in (*self._frame_names, SEGMENTS):
+            for name in (FRAMES, SEGMENTS):
                 self._shards[name] = self._open_shard(name)
         except BaseException:
             self._close_shards()
             raise
-        if self.frame_shards > 1:
-            self._pool = ThreadPoolExecutor(self.frame_shards - 1, thread_name_prefix="edge-shard")
 
     # Opening ---------------------------------------------------------------------------------
-    def _frame_layout(self, requested: int) -> int:
-        """The number of frame shards: the store's own (``layout.json``; 1 for a store made before
-        sharding), else ``requested`` (0: auto), recorded before any shard is created."""
-        if requested < 0:
-            raise ValueError(f"frame_shards must be 0 (auto) or more, not {requested}")
-        layout = self.path / LAYOUT
-        if layout.exists():
-            try:
-                count = int(json.loads(layout.read_text())["frame_shards"])
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise RuntimeError(f"cannot read {layout}: {exc}") from exc
-            if count < 1:
-                raise RuntimeError(f"{layout} names {count} frame shards")
-            return count
-        if (self.path / FRAMES / "edge_config.json").exists():
-            return 1
-        count = requested or auto_frame_shards()
-        self.path.mkdir(parents=True, exist_ok=True)
-        tmp = layout.with_name(LAYOUT + ".tmp")
-        with open(tmp, "w") as fh:
-            json.dump({"frame_shards": count}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, layout)
-        return count
-
     def _config(self) -> "qe.EdgeConfig":
         dt = _DATATYPES[self.datatype]
         vectors = {
@@ -186,7 +127,7 @@ class EdgeStore(VectorStore):
             raise RuntimeError(f"cannot open the Qdrant Edge shard {folder}: {exc}") from exc
         try:
             have = shard.info().payload_schema
-            if name in self._frame_names:
+            if name == FRAMES:
                 wanted = {"video_id": qe.PayloadSchemaType.Keyword, "t": qe.PayloadSchemaType.Float,
                           "camera": qe.PayloadSchemaType.Keyword, "wall_time": qe.PayloadSchemaType.Float,
                           TEXT_FIELD: qe.TextIndexParams(tokenizer=qe.TokenizerType.Word, lowercase=True,
@@ -241,55 +182,30 @@ class EdgeStore(VectorStore):
             if points:
                 self._maybe_flush()
 
-    def frame_shard_of(self, point_id: str) -> str:
-        """The frame shard that holds ``point_id`` (fixed by the id, so re-ingesting overwrites)."""
-        return self._frame_names[uuid.UUID(str(point_id)).int % self.frame_shards]
-
     def upsert_frames(self, video_id: str, keyframes: list[Keyframe], *, camera=None, wall_start=None) -> None:
-        by_shard: dict[str, list] = {}
-        for point in self._frame_points(video_id, keyframes, camera, wall_start):
-            by_shard.setdefault(self.frame_shard_of(point[0]), []).append(point)
-        with self._mutex:
-            for name, points in by_shard.items():
-                self._upsert(name, points)
+        self._upsert(FRAMES, self._frame_points(video_id, keyframes, camera, wall_start))
 
     def upsert_segments(self, video_id: str, segments: list[Segment], vectors: dict[str, np.ndarray]) -> None:
         self._upsert(SEGMENTS, self._segment_points(video_id, segments, vectors))
 
     def delete_video(self, video_id: str) -> None:
         with self._mutex:
-            for name in (*self._frame_names, SEGMENTS):
+            for name in (FRAMES, SEGMENTS):
                 self._shard(name).update(qe.UpdateOperation.delete_points_by_filter(_filter(video_id)))
             self._maybe_flush()
 
     # Reading ---------------------------------------------------------------------------------
-    def _on_frame_shards(self, work: Callable[[Any], Any]) -> list:
-        """``work(shard)`` on every frame shard at once (the first in this thread), in shard order."""
-        shards = [self._shard(name) for name in self._frame_names]
-        if len(shards) == 1 or self._pool is None:
-            return [work(shard) for shard in shards]
-        pending = [self._pool.submit(work, shard) for shard in shards[1:]]
-        first = work(shards[0])
-        return [first, *(f.result() for f in pending)]
-
-    @staticmethod
-    def _best(answers: list[list], limit: int) -> list:
-        """The ``limit`` best of several shards' answers (each best first)."""
-        if len(answers) == 1:
-            return answers[0][:limit]
-        return list(islice(heapq.merge(*answers, key=lambda p: -p.score), limit))
-
-    def _request(self, vector_name: str, vector, limit: int, flt) -> "qe.QueryRequest":
-        return qe.QueryRequest(limit=int(limit), query=qe.Query.Nearest(self._query_vector(vector_name, vector), using=vector_name),
-                               filter=flt, with_payload=True)
-
     def _nearest(self, name: str, vector_name: str, vector, limit: int, flt) -> list:
+        query = self._query_vector(vector_name, vector)
         if limit <= 0:
             return []
-        request = self._request(vector_name, vector, limit, flt)
-        if name != FRAMES:
-            return self._shard(name).query(request)
-        return self._best(self._on_frame_shards(lambda shard: shard.query(request)), int(limit))
+        request = qe.QueryRequest(
+            limit=int(limit),
+            query=qe.Query.Nearest(query, using=vector_name),
+            filter=flt,
+            with_payload=True,
+        )
+        return self._shard(name).query(request)
 
     def search_frames(self, vector_name, vector, limit, video_id=None, start=None, end=None, *,
                       camera=None, wall_after=None, wall_before=None) -> list[FrameHit]:
@@ -298,20 +214,16 @@ class EdgeStore(VectorStore):
         return [frame_hit_from_payload(p.payload, p.score) for p in points]
 
     def search_frames_many(self, vector_name, queries):
-        """One ``query_batch`` per frame shard, the shards at once: one planned pass for all (measured
-        at 100k frames in one shard: 8 queries in 52 ms as a batch, 71 ms one by one)."""
-        queries = [q for q in queries]
-        requests = [self._request(vector_name, q["vector"], max(1, int(q["limit"])),
-                                  _filter(q.get("video_id"), q.get("start"), q.get("end")))
+        """One ``query_batch`` over the frames shard: one planned pass for all (measured at 100k
+        frames: 8 queries in 52 ms as a batch, 71 ms one by one)."""
+        requests = [qe.QueryRequest(limit=int(q["limit"]),
+                                    query=qe.Query.Nearest(self._query_vector(vector_name, q["vector"]), using=vector_name),
+                                    filter=_filter(q.get("video_id"), q.get("start"), q.get("end")), with_payload=True)
                     for q in queries]
         if not requests:
             return []
-        per_shard = self._on_frame_shards(lambda shard: shard.query_batch(qe.QueryBatchRequest(requests)))
-        out = []
-        for i, q in enumerate(queries):
-            points = self._best([answers[i] for answers in per_shard], int(q["limit"]))
-            out.append([frame_hit_from_payload(p.payload, p.score) for p in points])
-        return out
+        answers = self._shard(FRAMES).query_batch(qe.QueryBatchRequest(requests))
+        return [[frame_hit_from_payload(p.payload, p.score) for p in points] for points in answers]
 
     def search_text(self, words, limit, video_id=None, start=None, end=None, *, wall_after=None,
                     wall_before=None) -> list[FrameHit]:
@@ -321,27 +233,23 @@ class EdgeStore(VectorStore):
         flt = _filter(video_id, start, end, wall_after=wall_after, wall_before=wall_before)
         cond = qe.FieldCondition(key=TEXT_FIELD, match=qe.MatchTextAny(" ".join(words)))
         flt = qe.Filter(must=[cond, *(flt.must if flt is not None else [])])
-        request = qe.ScrollRequest(limit=int(limit), filter=flt, with_payload=True)
-        per_shard = self._on_frame_shards(lambda shard: shard.scroll(request)[0])
-        records = [r for answer in per_shard for r in answer]
-        return [frame_hit_from_payload(r.payload, 0.0) for r in records[: int(limit)]]
+        records, _ = self._shard(FRAMES).scroll(qe.ScrollRequest(limit=int(limit), filter=flt, with_payload=True))
+        return [frame_hit_from_payload(r.payload, 0.0) for r in records]
 
     def search_segments(self, vector_name, vector, limit, video_id=None) -> list[tuple[Segment, float]]:
         points = self._nearest(SEGMENTS, vector_name, vector, limit, _filter(video_id))
         return [(segment_from_payload(p.payload), clamp_score(p.score)) for p in points]
 
     def frame_records(self, video_id: str, with_vector: list[str] | None = None):
-        """Every stored frame of ``video_id`` (Edge records with payload, and the named vectors
-        asked for), shard by shard, in no particular order."""
-        flt = _filter(video_id)
-        for name in self._frame_names:
-            shard, offset = self._shard(name), None
-            while True:
-                records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=_PAGE, filter=flt, with_payload=True,
-                                                                with_vector=with_vector or False))
-                yield from records
-                if offset is None or not records:
-                    break
+        """Every stored frame of ``video_id``: Edge records with their payload and the named
+        vectors asked for, page by page, in no particular order."""
+        shard, offset, flt = self._shard(FRAMES), None, _filter(video_id)
+        while True:
+            records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=_PAGE, filter=flt, with_payload=True,
+                                                            with_vector=with_vector or False))
+            yield from records
+            if offset is None or not records:
+                break
 
     def frames_of(self, video_id: str) -> list[tuple[float, int, np.ndarray]]:
         out: list[tuple[float, int, np.ndarray]] = []
@@ -354,8 +262,7 @@ class EdgeStore(VectorStore):
         return out
 
     def count_frames(self, video_id: str | None = None) -> int:
-        request = qe.CountRequest(exact=True, filter=_filter(video_id))
-        return sum(int(shard.count(request)) for shard in (self._shard(n) for n in self._frame_names))
+        return int(self._shard(FRAMES).count(qe.CountRequest(exact=True, filter=_filter(video_id))))
 
     def count_segments(self, video_id: str | None = None) -> int:
         return int(self._shard(SEGMENTS).count(qe.CountRequest(exact=True, filter=_filter(video_id))))
@@ -367,15 +274,12 @@ class EdgeStore(VectorStore):
 
     def flush(self) -> None:
         with self._mutex:
-            for name in (*self._frame_names, SEGMENTS):
+            for name in (FRAMES, SEGMENTS):
                 self._shard(name).flush()
             self._last_flush = time.monotonic()
 
     def _close_shards(self) -> None:
-        pool, self._pool = getattr(self, "_pool", None), None
-        if pool is not None:
-            pool.shutdown(wait=True)
-        shards, self._shards = getattr(self, "_shards", {}), {}
+        shards, self._shards = self._shards, {}
         errors = []
         for shard in shards.values():
             try:
@@ -404,8 +308,7 @@ class EdgeStore(VectorStore):
             pass
 
     def __repr__(self) -> str:
-        return (f"EdgeStore({str(self.path)!r}, datatype={self.datatype!r}, frame_shards={self.frame_shards}, "
-                f"closed={self.closed})")
+        return f"EdgeStore({str(self.path)!r}, datatype={self.datatype!r}, closed={self.closed})"
 
 
 def _filter(video_id: str | None = None, start: float | None = None, end: float | None = None, *,

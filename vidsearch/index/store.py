@@ -289,8 +289,7 @@ def open_store(settings: "Settings", **kwargs) -> VectorStore:
     the caller (the service) does, before opening an embedded store.
 
     * ``settings.qdrant_url`` unset: :class:`~vidsearch.index.edge.EdgeStore` in
-      ``settings.qdrant_path`` (created on first use with ``settings.frame_shards``, loaded
-      afterwards).
+      ``settings.qdrant_path`` (created on first use, loaded afterwards).
     * ``http://...`` / ``https://...``: :class:`~vidsearch.index.client.ClientStore` on that
       server, with ``settings.qdrant_api_key``.
     * ``:memory:`` or ``path:/some/dir``: ``ClientStore`` in qdrant-client's local mode (tests
@@ -306,7 +305,6 @@ def open_store(settings: "Settings", **kwargs) -> VectorStore:
     if url is None or url == "":
         from .edge import EdgeStore
 
-        kwargs.setdefault("frame_shards", settings.frame_shards)
         return EdgeStore(settings.qdrant_path, lock_path=settings.lock_path, **kwargs)
 
     from vidsearch.config import ConfigError
