@@ -62,7 +62,7 @@ def _stats(ms: list[float]) -> dict:
 
 
 # -- build ------------------------------------------------------------------------------------
-def build(data_dir: Path, frames: int, video: Path) -> dict:
+def build(data_dir: Path, frames: int, video: Path, quantize: bool = True) -> dict:
     sys.path.insert(0, str(common.REPO))
     import numpy as np
 
@@ -72,7 +72,11 @@ def build(data_dir: Path, frames: int, video: Path) -> dict:
     from vidsearch.records import Keyframe
 
     settings = Settings.from_env({**os.environ, "VIDSEARCH_DATA_DIR": str(data_dir), "VIDSEARCH_SEMANTIC": "0"})
-    rep: dict = {}
+    rep: dict = {"quantize": quantize}
+    if not quantize:  # the baseline: a store made without int8 copies (plain exact scan); it keeps that
+        from vidsearch.index.edge import EdgeStore
+
+        EdgeStore(settings.qdrant_path, copy_dim=512, semantic_dim=1280, quantize=False).close()
     with Library(settings) as lib:
         t = time.perf_counter()
         (result,) = list(lib.ingest([video]))
@@ -375,6 +379,59 @@ def run_text_compare(a) -> None:
 
 
 # -- main ---------------------------------------------------------------------------------------
+def run_compare_quantize(a) -> None:
+    """Concurrent image search on two stores built from the same seed, one with int8 copies of the
+    copy vectors (the default) and one without (the exact scan of earlier versions), served one at a
+    time by the same command in alternation (round 1: int8, exact; round 2: ...), so that a drift of
+    the machine's speed hits both alike."""
+    if a.quick:
+        a.frames, a.per_client = 10_000, 15
+    common.check_product_ready()
+    video = common.busy_video(0.25)
+    tmp = Path(tempfile.mkdtemp(prefix="vidsearch-bench-quant-"))
+    variants = {"int8": True, "exact": False}
+    report: dict = {"machine": common.machine(), "settings": {"frames": a.frames, "clients": a.clients,
+                    "per_client": a.per_client, "waitress_threads": a.threads, "rounds": a.rounds}, "builds": {},
+                    "rounds": []}
+    proc = None
+    try:
+        bodies = [multipart(j) for j in query_jpegs(video, tmp / "queries")]
+        for name, quantize in variants.items():
+            print(f"building {a.frames} frames ({name}) ...", flush=True)
+            report["builds"][name] = build(tmp / f"data-{name}", a.frames, video, quantize=quantize)
+        for r in range(a.rounds):
+            row = {}
+            for name in variants:
+                proc, host, port = start_server(tmp / f"data-{name}", a.threads, VIDSEARCH_SEMANTIC="0")
+                wait_ready(host, port)
+                warm = Client(host, port)
+                for b in bodies:
+                    warm.search(*b)
+                warm.conn.close()
+                real_id = report["builds"][name]["real_video"]["video_id"]
+                row[name] = {"1_client": run_searches(host, port, bodies, real_id, 1, 30)}
+                cpu0 = _cpu_s(proc.pid)
+                row[name].update(run_searches(host, port, bodies, real_id, a.clients, a.per_client))
+                cpu1 = _cpu_s(proc.pid)
+                if cpu0 is not None and cpu1 is not None:
+                    row[name]["server_cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000 / max(1, row[name]["requests"]), 1)
+                row[name]["loadavg"] = round(os.getloadavg()[0], 2)
+                stop_server(proc)
+                proc = None
+                print(f"round {r + 1}, {name}:", row[name], flush=True)
+            report["rounds"].append(row)
+        report["summary"] = {name: {k: [row[name][k] for row in report["rounds"]]
+                                    for k in ("p50_ms", "p95_ms", "throughput_rps", "server_cpu_ms_per_request")}
+                             for name in variants}
+    finally:
+        stop_server(proc)
+        report["machine"]["loadavg_at_end"] = list(os.getloadavg())
+        if not a.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    common.write_json("api_quantize", report, quick=a.quick)
+    print(json.dumps(report["summary"], indent=2))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=100_000)
@@ -386,9 +443,15 @@ def main() -> None:
     ap.add_argument("--text-compare", type=int, metavar="N", help="only text vs image search, N requests each, "
                     "on a small index (see step 5)")
     ap.add_argument("--text-clips", type=int, default=6, help="real clips in the --text-compare index")
+    ap.add_argument("--compare-quantize", action="store_true", help="only the concurrent image search, on two "
+                    "stores of the same vectors, with and without int8 copies, served in turns for --rounds rounds")
+    ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     if a.text_compare:
         run_text_compare(a)
+        return
+    if a.compare_quantize:
+        run_compare_quantize(a)
         return
     if a.quick:
         a.frames, a.per_client = 10_000, 15

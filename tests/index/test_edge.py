@@ -168,3 +168,44 @@ def test_float32_storage_option(tmp_path):
         np.testing.assert_allclose(st.frames_of("a")[2][2], kfs[2].copy, atol=1e-6)
     with pytest.raises(ValueError):
         EdgeStore(tmp_path / "r", datatype="int4", **DIMS)
+
+
+def test_optimised_int8_scan_returns_the_exact_hits_and_scores(tmp_path):
+    """Past OPTIMIZE_EVERY points a flush optimises: the copy vectors get their int8 copies (no
+    graph), searches scan those and rescore, and the answers stay those of an exact scan."""
+    from vidsearch.index.edge import OPTIMIZE_EVERY
+
+    rng = np.random.default_rng(7)
+    n, d = OPTIMIZE_EVERY + 1500, 256  # above the optimiser's 1000 kB (float16: 512 bytes a vector)
+    vecs = unit(rng, n, d)
+    kfs = [Keyframe(timestamp=float(i), segment_index=i // 10, copy=vecs[i]) for i in range(n)]
+    exact = vecs.astype(np.float16).astype(np.float32)  # what the store keeps
+    exact /= np.linalg.norm(exact, axis=1, keepdims=True)
+    queries = [vecs[i] + 0.6 * unit(rng, 1, d)[0] for i in (3, 1000, n - 1)] + list(unit(rng, 3, d))
+    with EdgeStore(tmp_path / "q", copy_dim=d, semantic_dim=12) as st:
+        st.upsert_frames("v", kfs[:1000])
+        st.flush()  # below OPTIMIZE_EVERY: nothing optimised yet
+        assert st._shard("frames").info().indexed_vectors_count == 0
+        st.upsert_frames("v", kfs[1000:])
+        st.flush()
+        assert st._shard("frames").info().indexed_vectors_count >= OPTIMIZE_EVERY  # the int8 copies exist
+        for rounds in (0, 1):
+            for q in queries:
+                q = q / np.linalg.norm(q)
+                cos = exact @ q
+                floor = np.sort(cos)[-50]  # the 50th best exact score
+                hits = st.search_frames("copy", q, 50)
+                got = [int(h.timestamp) for h in hits]
+                # the exact cosines, and every frame clearly above the 50th (not a float16 near-tie) found
+                assert [h.score for h in hits] == pytest.approx([float(cos[i]) for i in got], abs=2e-3)
+                assert set(np.flatnonzero(cos > floor + 2e-3).tolist()) <= set(got)
+                assert got[0] == int(np.argmax(cos))
+                assert [int(h.timestamp) for h in st.search_frames_many("copy", [{"vector": q, "limit": 50}])[0]] == got
+            if rounds == 0:  # once more after re-writing some points (now in a new segment) and reopening
+                st.upsert_frames("v", kfs[:200])
+                assert st.count_frames() == n
+    with EdgeStore(tmp_path / "q", copy_dim=d, semantic_dim=12) as st:
+        assert st.count_frames() == n
+        q = queries[1] / np.linalg.norm(queries[1])
+        hits = st.search_frames("copy", q, 10)
+        assert int(hits[0].timestamp) == 1000 and hits[0].score == pytest.approx(float(exact[1000] @ q), abs=2e-3)
