@@ -218,13 +218,14 @@ class RemoteLibrary:
         return [self._moment(m) for m in answer["results"]]
 
     def search_image(self, image, *, limit: int = 10, video_id: str | None = None, after: float | None = None,
-                     before: float | None = None, region=None) -> list[Moment]:
+                     before: float | None = None, region=None, refine: bool | None = None) -> list[Moment]:
         from PIL import Image
 
         buf = io.BytesIO()
         Image.fromarray(image).save(buf, format="PNG")  # lossless: the server sees the same pixels
         return self._search({"image": ("query.png", buf.getvalue(), "image/png")}, limit=limit, video_id=video_id,
-                            after=after, before=before, region=region)
+                            after=after, before=before, region=region,
+                            refine=None if refine is None else ("true" if refine else "false"))
 
     def search_text(self, text: str, *, limit: int = 10, video_id: str | None = None, after: float | None = None,
                     before: float | None = None, wall_after: float | None = None,

@@ -61,6 +61,18 @@ def test_search_filters(live, query_png):
     assert r.status == 200
 
 
+@pytest.mark.parametrize("refine", ["true", "false"])
+def test_refine_is_a_per_request_choice(live, query_png, refine):
+    """refine=true re-checks the timestamp against the decoded video (vidsearch/search/refine.py);
+    either way the frame's moment comes first, at most 1.5 s off."""
+    r = live.search(query_png, refine=refine)
+    assert r.status == 200, r.body
+    best = r.json["results"][0]
+    assert best["video_id"] == live.ids["a"] and abs(best["timestamp"] - 3.0) <= 1.5
+    text = live.post_form("/api/v1/search", {"text": "red", "refine": refine}, {})
+    assert_json_error(text, 400, "bad_refine")
+
+
 @pytest.mark.parametrize("fields, code", [
     ({"limit": "many"}, "bad_limit"),
     ({"limit": "0"}, "bad_limit"),
@@ -68,6 +80,7 @@ def test_search_filters(live, query_png):
     ({"region": "1,2,3"}, "bad_region"),
     ({"region": "0,0,-5,10"}, "bad_region"),
     ({"region": "5000,5000,10,10"}, "bad_region"),
+    ({"refine": "sometimes"}, "bad_refine"),
     ({"after": "soon"}, "bad_time"),
     ({"after": "5", "before": "2"}, "bad_time"),
 ])

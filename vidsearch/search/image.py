@@ -17,9 +17,12 @@ from vidsearch.search.refine import refine_moment
 
 def search_image(image: np.ndarray, *, encoders, store, catalog, settings, limit: int = 10,
                  video_id: str | None = None, after: float | None = None, before: float | None = None,
-                 region: tuple[int, int, int, int] | None = None, batcher=None) -> list[Moment]:
+                 region: tuple[int, int, int, int] | None = None, batcher=None,
+                 refine: bool | None = None) -> list[Moment]:
     """``batcher``: a :class:`vidsearch.search.batch.ImageQueryBatcher` shared by concurrent callers (a
-    server), which embeds and searches their pictures together; the answer is the same."""
+    server), which embeds and searches their pictures together; the answer is the same. ``refine``:
+    re-check the first moment's timestamp against the decoded video (:mod:`vidsearch.search.refine`);
+    ``None``: as ``settings.image_refine`` (VIDSEARCH_IMAGE_REFINE) says."""
     if region is not None:
         x, y, w, h = region
         image = image[max(0, y): y + h, max(0, x): x + w]
@@ -32,6 +35,6 @@ def search_image(image: np.ndarray, *, encoders, store, catalog, settings, limit
         vector = encoders.copy.embed([query])[0]
         hits = store.search_frames("copy", vector, frames_to_ask(limit), video_id=video_id, start=after, end=before)
     moments = moments_from_hits(hits, catalog, settings, limit=limit)
-    if settings.image_refine and moments:
+    if (settings.image_refine if refine is None else refine) and moments:
         moments[0] = refine_moment(image, moments[0], hits, catalog=catalog, settings=settings)
     return moments

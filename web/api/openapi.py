@@ -231,6 +231,9 @@ def _search_form() -> dict:
             "before": {"type": "string", "description": "only moments before this time"},
             "region": {"type": "string", "description": "x,y,w,h in pixels of the image: search only that part "
                                                         "(images only)"},
+            "refine": {"type": "boolean", "description": "images only: re-check the first moment's timestamp "
+                       "against the decoded video (more exact, about 0.15 s more per query); default: the "
+                       "server's VIDSEARCH_IMAGE_REFINE (off unless set). The search page sends true"},
         },
     }
 

@@ -91,6 +91,15 @@ def _optional(name: str, parse, code: str):
     return _parsed(name, request.form.get(name), parse, code)
 
 
+def parse_flag(text: str) -> bool:
+    low = text.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{text!r}: expected true or false (1 or 0)")
+
+
 def _text(raw) -> str:
     if not isinstance(raw, str):
         raise _bad("bad_text", "text must be a string")
@@ -202,6 +211,8 @@ def search():
     if text is not None:
         if request.form.get("region", "").strip():
             raise _bad("bad_region", "region applies to image queries only")
+        if request.form.get("refine", "").strip():
+            raise _bad("bad_refine", "refine applies to image queries only")
         return _search_text(_text(text), limit=limit, video_id=video_id,
                             after=_optional("after", parse_when, "bad_time"),
                             before=_optional("before", parse_when, "bad_time"))
@@ -209,10 +220,13 @@ def search():
     before = _optional("before", parse_time, "bad_time")
     _check_order(after, before)
     region = _optional("region", parse_region, "bad_region")
+    refine = _optional("refine", parse_flag, "bad_refine")
     _check_video(video_id)
     if clip is not None and clip.filename:
         if region is not None:
             raise _bad("bad_region", "region applies to image queries only")
+        if refine is not None:
+            raise _bad("bad_refine", "refine applies to image queries only")
         moments = _search_clip(clip, limit=limit, video_id=video_id, after=after, before=before)
         return jsonify({"results": [moment_json(m) for m in moments]})
 
@@ -223,7 +237,8 @@ def search():
         raise ApiError(415, "unsupported_media_type", str(exc)) from None
     try:  # the embedding runs outside the library lock; store and catalog calls take it
         moments = library().concurrent().search_image(picture, limit=limit, video_id=video_id, after=after,
-                                                      before=before, region=region, batcher=library().image_batcher)
+                                                      before=before, region=region, batcher=library().image_batcher,
+                                                      refine=refine)
     except ValueError as exc:  # e.g. a region outside the picture
         raise _bad("bad_region" if region is not None else "bad_request", str(exc)) from None
     return jsonify({"results": [moment_json(m) for m in moments]})

@@ -150,6 +150,7 @@
       data.delete("text");
       data.set(kind, file, file.name);
       if (kind !== "image" || !region) data.delete("region");
+      if (kind === "image") data.set("refine", "true"); // one person waiting: the exact timestamp is worth 0.15 s
     } else {
       data.delete("region");
       data.set("text", text);
