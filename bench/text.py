@@ -17,6 +17,10 @@
    embeddings, like real concept vectors; 5% carry on-screen text) registered as indexed videos,
    and time ``search_text`` (model loaded, after a warm-up): p50 and p95 over the query list.
 
+``VIDSEARCH_*`` settings in the environment (not the data folder) apply to every variant, e.g.
+``VIDSEARCH_OCR_SIZE=0 .venv/bin/python bench/text.py --quick`` measures OCR on the 224-px frames;
+they are listed in the output (``environment``).
+
 Writes ``bench/out/text[.quick].json``; the figures go to docs/benchmarks.md ("Text search").
 """
 from __future__ import annotations
@@ -258,10 +262,15 @@ def main() -> None:
     report = {"machine": machine(), "queries": len(queries), "videos": len(files)}
     variants = [("default", {})] if args.quick else [("default", {}),
                                                       ("detectors", {"VIDSEARCH_DETECTORS": "person,face,colour"})]
+    # VIDSEARCH_* settings of the environment apply to every variant (e.g. VIDSEARCH_OCR_SIZE=0)
+    given = {k: v for k, v in os.environ.items() if k.startswith("VIDSEARCH_") and k != "VIDSEARCH_DATA_DIR"}
+    if given:
+        print(f"settings from the environment: {given}", flush=True)
+        report["environment"] = given
     keep = None
     for label, env in variants:
         tmp = tempfile.mkdtemp(prefix=f"vidsearch-bench-text-{label}-")
-        settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(Path(tmp) / "data"), **env})
+        settings = Settings.from_env({**given, "VIDSEARCH_DATA_DIR": str(Path(tmp) / "data"), **env})
         lib = Library(settings)
         lib.encoders.concepts  # load the text models before timing ingestion  # noqa: B018
         lib.encoders.copy, lib.encoders.semantic  # noqa: B018

@@ -25,6 +25,7 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_CONCEPTS | ``1`` | text search: store each keyframe's concept vector (ConSE over EfficientNet's ImageNet classes; needs VIDSEARCH_SEMANTIC=1) |
 | VIDSEARCH_CONCEPT_TOP_K | ``20`` | classes mixed into a concept vector |
 | VIDSEARCH_OCR | ``1`` | text search: read text on screen with Tesseract (keyframes whose picture or text regions changed) |
+| VIDSEARCH_OCR_SIZE | ``448`` | text search: short side, in pixels, of the larger copy of each sampled frame that OCR reads its text boxes from (capped at the source's own; the boxes are still found, and the change gate run, on the VIDSEARCH_FRAME_SIZE frames; the encoders' input is unchanged). PyAV only: frames that decord decodes (VIDSEARCH_DECODER=auto) have no copy, a second decord pass cost +46% ingest CPU. ``0``: read the boxes from the VIDSEARCH_FRAME_SIZE frames (before 2026-11-24). Measured: no rank of the 58 text-search queries moves either way, ingest CPU the same within noise (docs/benchmarks.md "Text search") |
 | VIDSEARCH_DETECTORS | (empty) | comma-separated extra detectors at ingest: ``person`` (HOG), ``face`` (Haar), ``colour``; none by default (measured: no gain on the real clips, docs/benchmarks.md) |
 | VIDSEARCH_JOINT_MODEL | (unset) | a CLIP-family model for text and semantic image search: a local folder (open_clip or transformers) or a model id on a machine that can download |
 | VIDSEARCH_JOINT_BACKEND | ``auto`` | ``auto``, ``open_clip`` or ``transformers`` |
@@ -93,6 +94,7 @@ class Settings:
     concepts: bool = True
     concept_top_k: int = 20
     ocr: bool = True
+    ocr_size: int = 448
     detectors: tuple[str, ...] = ()
     joint_model: str | None = None
     joint_backend: str = "auto"
@@ -189,6 +191,7 @@ class Settings:
             concepts=get("CONCEPTS", True, boolean),
             concept_top_k=get("CONCEPT_TOP_K", 20, int),
             ocr=get("OCR", True, boolean),
+            ocr_size=get("OCR_SIZE", 448, int),
             detectors=get("DETECTORS", (), lambda raw: tuple(d.strip().lower() for d in raw.split(",") if d.strip())),
             joint_model=get("JOINT_MODEL", None, str),
             joint_backend=get("JOINT_BACKEND", "auto", str).strip().lower(),
@@ -229,6 +232,8 @@ class Settings:
             raise ConfigError(f"VIDSEARCH_SAMPLE_FPS must be in (0, 60], not {self.sample_fps}")
         if not (32 <= self.frame_size <= 1024):
             raise ConfigError(f"VIDSEARCH_FRAME_SIZE must be in [32, 1024], not {self.frame_size}")
+        if not (self.ocr_size == 0 or 32 <= self.ocr_size <= 4320):
+            raise ConfigError(f"VIDSEARCH_OCR_SIZE must be 0 (off) or in [32, 4320], not {self.ocr_size}")
         for name in ("decode_chunk", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"VIDSEARCH_{name.upper()} must be at least 1")

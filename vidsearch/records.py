@@ -39,6 +39,9 @@ class Frame:
 
     timestamp: float  # seconds from the start of the video
     image: np.ndarray  # H x W x 3, uint8, RGB
+    # the same frame at a larger size (short side VIDSEARCH_OCR_SIZE, at most the source's), for
+    # reading text on screen; None when not asked for (or not larger than ``image``)
+    large: np.ndarray | None = None
 
 
 @dataclass

@@ -137,6 +137,38 @@ def test_anamorphic_pixels_are_widened(video_factory, decoder):
     assert diff(image, ffmpeg_frame(path, 160, 60)) < 10
 
 
+def test_large_copy_is_the_same_frame_bigger_and_leaves_the_small_one_alone(video_factory):
+    """``large_side`` (OCR): PyAV delivers each frame also at a larger short side, the same picture
+    at the same time; the small frames are exactly what they are without it. decord gives none."""
+    path = video_factory("large.mp4", source=colours(duration=3, size="320x240"), extra_output=STEADY_GOP)
+    info = probe(path)
+    plain = frames_of(path, info, fps=2, short_side=64, decoder="pyav")
+    both = frames_of(path, info, fps=2, short_side=64, large_side=128, chunk=4, decoder="pyav")
+    assert len(both) == len(plain) == 6
+    for p, b in zip(plain, both):
+        assert p.large is None
+        assert b.timestamp == p.timestamp and np.array_equal(b.image, p.image)
+        assert b.image.shape == (64, 85, 3) and b.large.shape == (128, 171, 3)
+        assert frame_number(b.large) == frame_number(b.image)
+        assert diff(b.large[::2, ::2][:64, :85], b.image) < 12  # the same picture, not another frame
+    by_decord = frames_of(path, info, fps=2, short_side=64, large_side=128)
+    assert len(by_decord) == 6 and all(f.large is None for f in by_decord)
+
+
+def test_large_copy_is_capped_at_the_source_and_turned_like_the_frame(video_factory):
+    path = video_factory("small.mp4", source=colours(duration=1, size="64x48"))
+    info = probe(path)
+    frames = frames_of(path, info, short_side=32, large_side=448, decoder="pyav")
+    assert {f.large.shape for f in frames} == {(48, 64, 3)}  # never larger than the source
+    not_larger = frames_of(path, info, short_side=48, large_side=448, decoder="pyav")
+    assert all(f.large is None for f in not_larger)
+    rotated = make_rotated(video_factory, "96x64")
+    frame = frames_of(rotated, probe(rotated), short_side=32, large_side=448, decoder="pyav")[0]
+    assert frame.image.shape == (48, 32, 3) and frame.large.shape == (96, 64, 3)
+    reference = ffmpeg_frame(rotated, 64, 96)
+    assert diff(frame.large, reference) < 10 < diff(frame.large[::-1, ::-1], reference)
+
+
 def test_the_described_stream_of_several_is_decoded(video_factory):
     path = video_factory(
         "multi.mkv", source=colours(duration=2),

@@ -105,3 +105,66 @@ def test_start_reads_in_the_background_and_cancel_leaves_nothing(sign_frames):
     folder = job.tmp.name
     job.cancel()
     assert job.proc.poll() is not None and not os.path.exists(folder)
+
+
+@pytest.fixture(scope="module")
+def small_caption(tmp_path_factory):
+    """A 1280x720 video with a small caption ("SEND SPIKE", 18 px high in the source, about 6 px in
+    the 224-px frame), decoded at 224 px with a 448-px copy (``Frame.large``)."""
+    from vidsearch.media import probe, sample_frames
+
+    folder = tmp_path_factory.mktemp("ocr-small")
+    try:
+        path = make_video(folder / "caption.mp4", duration=2, source="color=c=navy:size=1280x720:rate=25:duration=2",
+                          vf="drawtext=text='SEND SPIKE':fontcolor=white:fontsize=18:x=(w-text_w)/2:y=(h-text_h)/2")
+    except Exception as exc:  # ffmpeg without drawtext or without a font
+        pytest.skip(f"ffmpeg cannot draw text here: {exc}")
+    info = probe(str(path))
+    return [f for c in sample_frames(str(path), info, fps=1, short_side=224, large_side=448, decoder="pyav") for f in c][0]
+
+
+def test_crop_from_the_large_copy_has_the_size_of_the_small_crop_upscaled(small_caption):
+    from vidsearch.models.ocr import _crop
+
+    f = small_caption
+    assert f.image.shape[0] == 224 and f.large.shape[0] == 448
+    box = text_regions(f.image)[0]
+    small, large = _crop(f.image, box, 2.0), _crop(f.image, box, 2.0, f.large)
+    assert abs(small.shape[0] - large.shape[0]) <= 2 and abs(small.shape[1] - large.shape[1]) <= 2
+    # a copy larger than ``scale`` times the frame is read at its own size, not shrunk
+    big = np.repeat(np.repeat(f.large, 2, axis=0), 2, axis=1)  # 896 px
+    assert abs((_crop(f.image, box, 2.0, big).shape[0] - 16) - 2 * (small.shape[0] - 16)) <= 2  # 8-px border
+
+
+@needs_tesseract
+def test_small_caption_is_read_from_the_large_copy_and_not_from_the_small_frame(small_caption):
+    f = small_caption
+    boxes = text_regions(f.image)  # found on the small frame
+    assert boxes
+    reader = TesseractReader()
+    small, large = reader.read([f.image], [boxes]), reader.read([f.image], [boxes], [f.large])
+    assert set(large[0].split()) >= {"send", "spike"}
+    assert not set(small[0].split()) >= {"send", "spike"}
+
+
+def test_unmatched_box_means_new_text():
+    from vidsearch.models.ocr import _unmatched
+
+    last = [(213, 90, 200, 65), (124, 0, 24, 12)]
+    assert not _unmatched([(213, 90, 201, 65), (125, 0, 23, 12)], last, 0.5)  # the same boxes, jittered
+    assert _unmatched([(213, 90, 201, 65), (297, 105, 50, 14)], last, 0.5)  # a line inside the big box
+    assert _unmatched([(10, 10, 40, 10)], [], 0.5)
+
+
+def test_gate_reads_text_typed_inside_a_larger_text_region(shared_videos):
+    """goldeneye-vfr-drop3.mp4: a dialog on a computer screen; "Send Spike" is typed into it during
+    the first second and stays until the cut at 3.75 s. The frame at 0 s is read ("> Send S"
+    inside the dialog, one text region with the portrait); the typed line becomes a box of its
+    own, which changes neither the regions' mask nor their mean, so only the new-box rule reads
+    it again."""
+    frames = frames_of(shared_videos / "goldeneye-vfr-drop3.mp4")[:4]
+    images, times = [f.image for f in frames], [f.timestamp for f in frames]
+    chosen = [times[i] for i, _ in OcrGate().select(images, times)]
+    assert chosen[0] < 0.5 and any(1.5 < t < 3.75 for t in chosen)
+    old = [times[i] for i, _ in OcrGate(new_boxes=False).select(images, times)]
+    assert old == [times[0]]

@@ -75,6 +75,7 @@ class SpanIndexer:
         t0 = time.perf_counter()
         new: list[Keyframe] = []
         images: list[np.ndarray] = []
+        larges: list[np.ndarray | None] = []  # the same frames at VIDSEARCH_OCR_SIZE (OCR reads its boxes there)
         closed: list[Segment] = []
         for frame in frames:
             self.samples += 1
@@ -91,6 +92,7 @@ class SpanIndexer:
                 self._last = Keyframe(timestamp=frame.timestamp, segment_index=d.segment_index)
                 new.append(self._last)
                 images.append(frame.image)
+                larges.append(frame.large)
             if self._steps is not None:
                 self._steps.push(d.segment_index, self._last, frame.image, opened=d.opened is not None)
         t1 = time.perf_counter()
@@ -101,7 +103,8 @@ class SpanIndexer:
             if self._ocr is not None:  # tesseract reads (another process) while the encoders embed
                 t2 = time.perf_counter()
                 chosen = self._ocr_gate.select(images, [k.timestamp for k in new])
-                ocr_job = self._ocr.start([images[i] for i, _ in chosen], [boxes for _, boxes in chosen])
+                ocr_job = self._ocr.start([images[i] for i, _ in chosen], [boxes for _, boxes in chosen],
+                                          [larges[i] for i, _ in chosen])
                 steps["ocr"] = time.perf_counter() - t2
             analyse = getattr(self.encoders, "analyse", None)
             try:

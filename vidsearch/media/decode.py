@@ -7,6 +7,14 @@ in a VFR file) is delivered once. Images are RGB uint8, upright, at display aspe
 ``short_side``, and are scaled while decoding (decord) or as each picked frame is converted (PyAV),
 so only about one chunk of small frames is held at a time.
 
+``large_side`` (OCR, ``VIDSEARCH_OCR_SIZE``): each frame that PyAV delivers also carries
+``Frame.large``, the same decoded picture scaled to that short side (capped at the source's own;
+None when that is not larger than ``short_side``): PyAV has the full-size picture anyway and
+converts the picked frame twice. ``Frame.image`` is the same either way. Frames from decord carry
+none (``large`` is None): decord scales inside its decoder, so a larger copy needs a second
+reader, i.e. a second decode; measured on the 30 real clips it raised the ingest from 35 to 52
+CPU-s (docs/benchmarks.md, "Text search").
+
 Choices, measured on the clips in shared/testvideos:
 
 - decord scales to the size asked for and applies the display-matrix rotation itself (fire2.mp4 is
@@ -101,9 +109,12 @@ def sample_frames(
     decoder: str = "auto",
     start: float = 0.0,
     end: float | None = None,
+    large_side: int = 0,
 ) -> Iterator[list[Frame]]:
     """``decoder``: ``"auto"`` (decord where it can be trusted, else PyAV) or ``"pyav"``.
-    ``start``/``end``: only the span of targets ``start <= k/fps < end`` (see the module notes)."""
+    ``start``/``end``: only the span of targets ``start <= k/fps < end`` (see the module notes).
+    ``large_side``: PyAV also delivers each frame at this short side in ``Frame.large`` (0: no;
+    decord never does, see the module notes)."""
     if decoder not in ("auto", "pyav"):
         raise ValueError(f"unknown decoder {decoder!r}: expected auto or pyav")
     path = str(path)
@@ -114,6 +125,7 @@ def sample_frames(
         if not targets:
             return
     size = display_size(info, short_side)
+    large = large_size(info, short_side, large_side)
     last = None  # time of the last delivered frame
     if decoder == "auto" and info.video_streams == 1 and not span:
         try:
@@ -127,7 +139,7 @@ def sample_frames(
     if last is not None:
         targets = targets[bisect.bisect_right(targets, last + SLACK):]
     try:
-        chunks = _pyav_chunks(path, info, targets, size, chunk, end=end, seek=start > 0)
+        chunks = _pyav_chunks(path, info, targets, size, chunk, end=end, seek=start > 0, large=large)
         for frames in _watched(chunks, timeout):
             yield frames
             last = frames[-1].timestamp
@@ -148,6 +160,13 @@ def display_size(info: VideoInfo, short_side: int) -> tuple[int, int]:
     w, h = info.display_width, info.display_height
     scale = short_side / min(w, h)
     return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def large_size(info: VideoInfo, short_side: int, large_side: int) -> tuple[int, int] | None:
+    """(width, height) of the larger copy: short side ``large_side``, at most the source's own short
+    side; None when that is not larger than ``short_side`` (or ``large_side`` is 0)."""
+    side = min(large_side, min(info.display_width, info.display_height))
+    return display_size(info, side) if large_side > 0 and side > short_side else None
 
 
 def _decord_chunks(path: str, targets: list[float], size: tuple[int, int], chunk: int) -> Iterator[list[Frame]]:
@@ -177,7 +196,7 @@ def _keyframes_agree(path: str, reader: decord.VideoReader) -> bool:
 
 def _pyav_chunks(
     path: str, info: VideoInfo, targets: list[float], size: tuple[int, int], chunk: int,
-    *, end: float | None = None, seek: bool = False,
+    *, end: float | None = None, seek: bool = False, large: tuple[int, int] | None = None,
 ) -> Iterator[list[Frame]]:
     if not targets:
         return
@@ -196,7 +215,7 @@ def _pyav_chunks(
                     continue
                 ordered = _clean_from_seek(ordered, targets[0] - SLACK)
             try:
-                yield from _pick(ordered, info, targets, size, chunk, end)
+                yield from _pick(ordered, info, targets, size, chunk, end, large)
             except _BadSeek as exc:  # raised before anything was yielded
                 log.info("%s: seeking %g s before %.3f s: %s; %s", path, margin, targets[0], exc,
                          "decoding from the beginning" if margin == SEEK_MARGINS[-2] else "seeking earlier")
@@ -258,9 +277,13 @@ def _thread_cap(info: VideoInfo) -> int | None:
 
 
 def _pick(ordered: Iterator[tuple[float, av.VideoFrame]], info: VideoInfo, targets: list[float],
-          size: tuple[int, int], chunk: int, end: float | None) -> Iterator[list[Frame]]:
-    """The decoded frames that answer ``targets``, converted, in lists of ``chunk``."""
+          size: tuple[int, int], chunk: int, end: float | None,
+          large: tuple[int, int] | None = None) -> Iterator[list[Frame]]:
+    """The decoded frames that answer ``targets``, converted, in lists of ``chunk`` (also at
+    ``large``, (width, height) after rotation, when given)."""
     width, height = size if info.rotation in (0, 180) else size[::-1]
+    if large is not None:
+        large = large if info.rotation in (0, 180) else large[::-1]
     frames: list[Frame] = []
     next_target = 0
     for t, frame in ordered:
@@ -270,7 +293,10 @@ def _pick(ordered: Iterator[tuple[float, av.VideoFrame]], info: VideoInfo, targe
             continue
         check_frame_size(info.path, frame.width, frame.height, f" at {t:.3f} s")
         image = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
-        frames.append(Frame(t, _upright(image, info.rotation)))
+        big = None
+        if large is not None:
+            big = _upright(frame.reformat(width=large[0], height=large[1], format="rgb24").to_ndarray(), info.rotation)
+        frames.append(Frame(t, _upright(image, info.rotation), big))
         next_target = bisect.bisect_right(targets, t + SLACK, lo=next_target)  # past all this frame answers
         if next_target == len(targets):
             break

@@ -5,20 +5,28 @@ Tesseract is expensive next to the encoders (a process start plus 0.4-0.7 s for 
 frame on one core), so three gates keep it off most frames:
 
 1. :class:`OcrGate` (per video): a keyframe is read only when its small grey thumbnail differs
-   from the last frame that was read (mean absolute difference above ``change``), so a caption
-   that stays on screen through a shot is read once.
+   from the last frame that was read (mean absolute difference above ``change``), or its text
+   regions moved, changed inside, or gained a box the last read frame did not have (a line typed
+   into a dialog on a screen), so a caption that stays on screen through a shot is read once.
 2. :func:`text_regions`: a cheap detector (morphological gradient, Otsu threshold, horizontal
    closing, box shape tests; about 1 ms per frame) finds text-like boxes; a frame without any is
    not read.
 3. Only those boxes are read: cropped with a margin, upscaled (text in a 224-px frame is small),
    grey, Otsu-thresholded, and read in ONE ``tesseract`` process per batch (a list file; one
-   page per crop; TSV output with a confidence per word).
+   page per crop; TSV output with a confidence per word). When the decoder also delivered a larger
+   copy of the frame (``Frame.large``, ``VIDSEARCH_OCR_SIZE``), the boxes found on the small frame
+   are cropped from that copy instead: the same region, with the detail the 224-px scaling threw
+   away. The crop is scaled so that it has the pixel size it would have had (``scale`` times the
+   small frame's), but never below the copy's own pixels, so Tesseract reads about as many pixels
+   as before unless the copy is larger than ``scale`` times the small frame.
 
 Words with confidence below ``min_conf`` or without a letter or digit are dropped; what is left,
 lower-cased, is the frame's ``text`` payload (Qdrant full-text index).
 
-Limits: the frames are the decoded 224-px samples, so text shorter than about 8 px there (about
-25 px in a 720p source) is not read; stylised titles and hand-written text mostly are not either.
+Limits: the text boxes are found on the 224-px samples, so a line shorter than about 6 px there
+(about 20 px in a 720p source) is not even looked at; without the larger copy (``VIDSEARCH_OCR_SIZE=0``)
+text shorter than about 8 px there (about 25 px in a 720p source) is found but not read. Stylised
+titles and hand-written text mostly are not read either.
 """
 from __future__ import annotations
 
@@ -110,14 +118,22 @@ def text_regions(image: np.ndarray, *, max_regions: int = 6) -> list[tuple[int, 
     return boxes[:max_regions]
 
 
-def _crop(image: np.ndarray, box: tuple[int, int, int, int], scale: float) -> np.ndarray:
+def _crop(image: np.ndarray, box: tuple[int, int, int, int], scale: float, large: np.ndarray | None = None) -> np.ndarray:
+    """The box of ``image`` (margin included) ready for Tesseract: ``scale`` times its size in
+    ``image``. With ``large`` (the same picture, bigger) the pixels come from there: the box is
+    mapped onto it, and it is resized to the same size, or left at its own size if that is larger."""
     import cv2
 
-    g = _gray(image)
     x, y, w, h = box
     m = max(3, h // 2)
-    crop = g[max(0, y - m): y + h + m, max(0, x - m): x + w + m]
-    crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(image.shape[1], x + w + m), min(image.shape[0], y + h + m)
+    if large is not None and large.shape[0] > image.shape[0]:
+        fy, fx = large.shape[0] / image.shape[0], large.shape[1] / image.shape[1]
+        g = _gray(large)[int(y0 * fy): int(round(y1 * fy)), int(x0 * fx): int(round(x1 * fx))]
+        scale = max(1.0, scale / fy)
+    else:
+        g = _gray(image)[y0:y1, x0:x1]
+    crop = g if scale == 1.0 else cv2.resize(g, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
     _, bw = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     if float(bw.mean()) < 127:  # Tesseract wants dark text on a light ground
         bw = 255 - bw
@@ -213,18 +229,23 @@ class TesseractReader:
         self.lang = lang
         self.timeout = float(timeout)
 
-    def start(self, images: list[np.ndarray], regions: list[list[tuple[int, int, int, int]]] | None = None) -> OcrJob:
-        """``regions[i]``: the boxes of ``images[i]`` to read (default: :func:`text_regions`)."""
+    def start(self, images: list[np.ndarray], regions: list[list[tuple[int, int, int, int]]] | None = None,
+              large: list[np.ndarray | None] | None = None) -> OcrJob:
+        """``regions[i]``: the boxes of ``images[i]`` to read (default: :func:`text_regions`, found on
+        ``images[i]``); ``large[i]``: the same picture at a larger size (or None), where the boxes
+        are read."""
         crops: list[np.ndarray] = []
         owner: list[int] = []
         for i, img in enumerate(images):
+            big = large[i] if large is not None else None
             for box in (regions[i] if regions is not None else text_regions(img)):
-                crops.append(_crop(img, box, self.scale))
+                crops.append(_crop(img, box, self.scale, big))
                 owner.append(i)
         return OcrJob(self, crops, owner, len(images))
 
-    def read(self, images: list[np.ndarray], regions: list[list[tuple[int, int, int, int]]] | None = None) -> list[str]:
-        return self.start(images, regions).result()
+    def read(self, images: list[np.ndarray], regions: list[list[tuple[int, int, int, int]]] | None = None,
+             large: list[np.ndarray | None] | None = None) -> list[str]:
+        return self.start(images, regions, large).result()
 
 
 def parse_tsv(tsv: str) -> dict[int, list[tuple[str, float]]]:
@@ -251,22 +272,39 @@ def _box_mask(shape: tuple[int, int], boxes: list[tuple[int, int, int, int]], si
     return m
 
 
+def _box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter) if inter else 0.0
+
+
+def _unmatched(boxes, last, min_iou: float) -> bool:
+    """Whether some box of ``boxes`` matches no box of ``last`` (IoU at least ``min_iou``)."""
+    return any(all(_box_iou(b, o) < min_iou for o in last) for b in boxes)
+
+
 @dataclass
 class OcrGate:
     """Per video: which keyframes are worth reading. A keyframe is read when it has text-like
     regions and either the picture changed since the last frame that was read (mean absolute
     difference of 64x64 grey thumbnails above ``change``, 0..1) or its text did: the text regions
-    moved (their overlap with the last read frame's below ``overlap``) or the pixels inside them
-    changed (mean absolute difference there above ``text_change``): a caption that is typed or
-    replaced changes little of the whole picture. A text-only change is read at most once per
-    ``interval`` seconds."""
+    moved (their overlap with the last read frame's below ``overlap``), the pixels inside them
+    changed (mean absolute difference there above ``text_change``), or (``new_boxes``) a text box
+    appeared that no box of the last read frame matches (box IoU below ``box_iou``): a caption
+    that is typed or replaced changes little of the whole picture, and one typed inside a larger
+    text-like region (a dialog box on a screen) changes neither the regions' mask nor their mean.
+    A text-only change is read at most once per ``interval`` seconds."""
 
     change: float = 0.06
     overlap: float = 0.7
     text_change: float = 0.08
     interval: float = 2.0
+    new_boxes: bool = True
+    box_iou: float = 0.5
     _last: np.ndarray | None = None
     _last_mask: np.ndarray | None = None
+    _last_boxes: list | None = None
     _last_time: float = -1e9
 
     @staticmethod
@@ -290,9 +328,10 @@ class OcrGate:
                 changed = float(diff.mean()) > self.change
                 both = np.logical_or(mask, self._last_mask)
                 iou = np.logical_and(mask, self._last_mask).sum() / both.sum() if both.any() else 1.0
-                text_changed = iou < self.overlap or float(diff[both].mean()) > self.text_change
+                text_changed = (iou < self.overlap or float(diff[both].mean()) > self.text_change
+                                or (self.new_boxes and _unmatched(boxes, self._last_boxes or [], self.box_iou)))
                 if not changed and (not text_changed or now - self._last_time < self.interval):
                     continue
             chosen.append((i, boxes))
-            self._last, self._last_mask, self._last_time = t, mask, now
+            self._last, self._last_mask, self._last_boxes, self._last_time = t, mask, boxes, now
         return chosen
