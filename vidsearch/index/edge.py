@@ -66,6 +66,7 @@ _DATATYPES = {
 _BATCH = 512  # points per update operation
 QUANTIZED = (COPY, CONCEPT)  # vectors kept as int8 too, for the scan (rescored on the stored ones)
 OPTIMIZE_EVERY = 4096  # points written between two optimize() calls (which build the int8 copies)
+MAX_SEGMENT_KB = 131_072  # largest optimised segment (vectors), 128 MiB
 _SEARCH_PARAMS = qe.SearchParams(quantization=qe.QuantizationSearchParams(rescore=True, oversampling=2.0))
 _PAGE = 1024  # points per scroll page
 
@@ -130,8 +131,12 @@ class EdgeStore(VectorStore):
             for name, dim in self.dims.items()
         }
         no_graph = qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000)
-        return qe.EdgeConfig(vectors=vectors, hnsw_config=no_graph,
-                             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=1000))
+        # optimised segments of at most MAX_SEGMENT_KB, up to 16 of them before small ones merge: with
+        # Qdrant's defaults every optimize() merged the new points into one big segment, rewriting the
+        # whole store each time (measured: 300k points 141 s of optimize, against 16.5 s so)
+        optimizers = qe.EdgeOptimizersConfig(indexing_threshold=1000, default_segment_number=16,
+                                             max_segment_size=MAX_SEGMENT_KB)
+        return qe.EdgeConfig(vectors=vectors, hnsw_config=no_graph, optimizers=optimizers)
 
     def _open_shard(self, name: str):
         folder = self.path / name
