@@ -25,7 +25,7 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_CONCEPTS | ``1`` | text search: store each keyframe's concept vector (ConSE over EfficientNet's ImageNet classes; needs VIDSEARCH_SEMANTIC=1) |
 | VIDSEARCH_CONCEPT_TOP_K | ``20`` | classes mixed into a concept vector |
 | VIDSEARCH_OCR | ``1`` | text search: read text on screen with Tesseract (keyframes whose picture or text regions changed) |
-| VIDSEARCH_OCR_SIZE | ``448`` | text search: short side, in pixels, of the larger copy of each sampled frame that OCR reads its text boxes from (capped at the source's own; the boxes are still found, and the change gate run, on the VIDSEARCH_FRAME_SIZE frames; the encoders' input is unchanged). PyAV only: frames that decord decodes (VIDSEARCH_DECODER=auto) have no copy, a second decord pass cost +46% ingest CPU. ``0``: read the boxes from the VIDSEARCH_FRAME_SIZE frames (before 2026-11-24). Measured: no rank of the 58 text-search queries moves either way, ingest CPU the same within noise (docs/benchmarks.md "Text search") |
+| VIDSEARCH_OCR_SIZE | ``0`` (off) | text search: short side, in pixels, of a larger copy of each sampled frame that OCR reads its text boxes from (capped at the source's own; the boxes are still found, and the change gate run, on the VIDSEARCH_FRAME_SIZE frames; the encoders' input is unchanged). PyAV only (frames that decord decodes have no copy: a second decord pass cost +46% ingest CPU). ``0``: read the boxes from the VIDSEARCH_FRAME_SIZE frames. Off by default: on the 58 text-search queries no rank moved at 448 or 720, and on the busy 10-min 720p ingest 448 cost 47.3 s instead of 37.8 s (Tesseract on larger crops) and 1457 MiB peak RSS instead of 916 (docs/benchmarks.md); it reads small captions that the 224-px frames blur |
 | VIDSEARCH_DETECTORS | (empty) | comma-separated extra detectors at ingest: ``person`` (HOG), ``face`` (Haar), ``colour``; none by default (measured: no gain on the real clips, docs/benchmarks.md) |
 | VIDSEARCH_JOINT_MODEL | (unset) | a CLIP-family model for text and semantic image search: a local folder (open_clip or transformers) or a model id on a machine that can download |
 | VIDSEARCH_JOINT_BACKEND | ``auto`` | ``auto``, ``open_clip`` or ``transformers`` |
@@ -94,7 +94,7 @@ class Settings:
     concepts: bool = True
     concept_top_k: int = 20
     ocr: bool = True
-    ocr_size: int = 448
+    ocr_size: int = 0
     detectors: tuple[str, ...] = ()
     joint_model: str | None = None
     joint_backend: str = "auto"
@@ -191,7 +191,7 @@ class Settings:
             concepts=get("CONCEPTS", True, boolean),
             concept_top_k=get("CONCEPT_TOP_K", 20, int),
             ocr=get("OCR", True, boolean),
-            ocr_size=get("OCR_SIZE", 448, int),
+            ocr_size=get("OCR_SIZE", 0, int),
             detectors=get("DETECTORS", (), lambda raw: tuple(d.strip().lower() for d in raw.split(",") if d.strip())),
             joint_model=get("JOINT_MODEL", None, str),
             joint_backend=get("JOINT_BACKEND", "auto", str).strip().lower(),
