@@ -207,6 +207,32 @@ def _cpu_s(pid: int) -> float | None:
         return None
 
 
+def warm_up(host: str, port: int, bodies: list[tuple[bytes, str]]) -> float:
+    """Every query once (the first loads what the server still lazily loads): ms of the first."""
+    warm = Client(host, port)
+    t = time.perf_counter()
+    warm.search(*bodies[0])
+    first = round((time.perf_counter() - t) * 1000, 1)
+    for b in bodies:
+        warm.search(*b)
+    warm.conn.close()
+    return first
+
+
+def measured_searches(proc: subprocess.Popen, host: str, port: int, bodies: list[tuple[bytes, str]], real_id: str,
+                      clients: int, per_client: int) -> dict:
+    """:func:`run_searches`, plus the server's CPU per search (what one search costs, whatever else
+    the machine runs) and the request rate that CPU would allow on all cores."""
+    cpu0 = _cpu_s(proc.pid)
+    out = run_searches(host, port, bodies, real_id, clients, per_client)
+    cpu1 = _cpu_s(proc.pid)
+    if cpu0 is not None and cpu1 is not None:
+        per = (cpu1 - cpu0) * 1000 / max(1, out["requests"])
+        out["server_cpu_ms_per_request"] = round(per, 1)
+        out["cpu_bound_rps_on_all_cores"] = round(len(os.sched_getaffinity(0)) * 1000 / max(per, 1e-9), 1)
+    return out
+
+
 def start_server(data_dir: Path, threads: int, **env_extra: str) -> tuple[subprocess.Popen, str, int]:
     """``vidsearch serve --port 0`` in a child process, as a user starts it: (process, host, port)."""
     env = {**os.environ, "VIDSEARCH_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1",
@@ -404,17 +430,10 @@ def run_compare_quantize(a) -> None:
             for name in variants:
                 proc, host, port = start_server(tmp / f"data-{name}", a.threads, VIDSEARCH_SEMANTIC="0")
                 wait_ready(host, port)
-                warm = Client(host, port)
-                for b in bodies:
-                    warm.search(*b)
-                warm.conn.close()
+                warm_up(host, port, bodies)
                 real_id = report["builds"][name]["real_video"]["video_id"]
-                row[name] = {"1_client": run_searches(host, port, bodies, real_id, 1, 30)}
-                cpu0 = _cpu_s(proc.pid)
-                row[name].update(run_searches(host, port, bodies, real_id, a.clients, a.per_client))
-                cpu1 = _cpu_s(proc.pid)
-                if cpu0 is not None and cpu1 is not None:
-                    row[name]["server_cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000 / max(1, row[name]["requests"]), 1)
+                row[name] = {"1_client": run_searches(host, port, bodies, real_id, 1, 30),
+                             **measured_searches(proc, host, port, bodies, real_id, a.clients, a.per_client)}
                 row[name]["loadavg"] = round(os.getloadavg()[0], 2)
                 stop_server(proc)
                 proc = None
@@ -476,23 +495,11 @@ def main() -> None:
         url = f"http://{host}:{port}/"
         print(f"server at {url}", flush=True)
 
-        warm = Client(host, port)
-        t = time.perf_counter()
-        warm.search(*bodies[0])
-        report["first_search_ms"] = round((time.perf_counter() - t) * 1000, 1)
-        for b in bodies:
-            warm.search(*b)
-        warm.conn.close()
+        report["first_search_ms"] = warm_up(host, port, bodies)
 
         report["search_1_client"] = run_searches(host, port, bodies, real_id, 1, max(30, a.per_client))
         print("1 client:", report["search_1_client"], flush=True)
-        cpu0 = _cpu_s(proc.pid)
-        report["search_concurrent"] = run_searches(host, port, bodies, real_id, a.clients, a.per_client)
-        cpu1 = _cpu_s(proc.pid)
-        if cpu0 is not None and cpu1 is not None:  # what one search costs, whatever else the machine runs
-            per = (cpu1 - cpu0) * 1000 / max(1, report["search_concurrent"]["requests"])
-            report["search_concurrent"]["server_cpu_ms_per_request"] = round(per, 1)
-            report["search_concurrent"]["cpu_bound_rps_on_all_cores"] = round(len(os.sched_getaffinity(0)) * 1000 / per, 1)
+        report["search_concurrent"] = measured_searches(proc, host, port, bodies, real_id, a.clients, a.per_client)
         print(f"{a.clients} clients:", report["search_concurrent"], flush=True)
         report["page_http"] = page_http(host, port, 30)
         print("search page over HTTP (HTML + CSS + JS):", report["page_http"], flush=True)

@@ -62,6 +62,16 @@ class ConfigError(ValueError):
     """A setting has a value that cannot be used."""
 
 
+def parse_bool(raw: str) -> bool:
+    """A yes/no value as the environment and form fields give it: 1/0, true/false, yes/no, on/off."""
+    low = raw.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected 1/0, true/false, yes/no or on/off")
+
+
 def _roots(raw: str) -> tuple[Path, ...]:
     """``VIDSEARCH_ALLOWED_ROOTS``: folders separated by ``os.pathsep``, resolved (symlinks too)."""
     return tuple(Path(part).expanduser().resolve() for part in raw.split(os.pathsep) if part.strip())
@@ -162,14 +172,6 @@ class Settings:
             except ValueError as exc:
                 raise ConfigError(f"VIDSEARCH_{name}={raw!r}: {exc}") from None
 
-        def boolean(raw: str) -> bool:
-            low = raw.strip().lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError("expected 1/0, true/false, yes/no or on/off")
-
         s = cls(
             data_dir=Path(get("DATA_DIR", str(_default_data_dir(env)), str)).expanduser().resolve(),
             qdrant_url=get("QDRANT_URL", None, str),
@@ -185,12 +187,12 @@ class Settings:
             static_change=get("STATIC_CHANGE", 0.002, float),
             batch_size=get("BATCH_SIZE", 32, int),
             copy_model=get("COPY_MODEL", "distilled", str).lower(),
-            semantic=get("SEMANTIC", True, boolean),
+            semantic=get("SEMANTIC", True, parse_bool),
             moment_gap=get("MOMENT_GAP", 2.0, float),
-            image_refine=get("IMAGE_REFINE", False, boolean),
-            concepts=get("CONCEPTS", True, boolean),
+            image_refine=get("IMAGE_REFINE", False, parse_bool),
+            concepts=get("CONCEPTS", True, parse_bool),
             concept_top_k=get("CONCEPT_TOP_K", 20, int),
-            ocr=get("OCR", True, boolean),
+            ocr=get("OCR", True, parse_bool),
             ocr_size=get("OCR_SIZE", 0, int),
             detectors=get("DETECTORS", (), lambda raw: tuple(d.strip().lower() for d in raw.split(",") if d.strip())),
             joint_model=get("JOINT_MODEL", None, str),

@@ -222,18 +222,17 @@ class EdgeStore(VectorStore):
             self._maybe_flush()
 
     # Reading ---------------------------------------------------------------------------------
+    def _request(self, vector_name: str, vector, limit: int, flt) -> "qe.QueryRequest":
+        """A nearest-neighbour query on ``vector_name`` (int8 scan rescored, with payload)."""
+        return qe.QueryRequest(limit=int(limit), query=qe.Query.Nearest(self._query_vector(vector_name, vector),
+                                                                         using=vector_name),
+                               filter=flt, params=_SEARCH_PARAMS, with_payload=True)
+
     def _nearest(self, name: str, vector_name: str, vector, limit: int, flt) -> list:
-        query = self._query_vector(vector_name, vector)
         if limit <= 0:
+            self._query_vector(vector_name, vector)  # a bad vector is refused all the same
             return []
-        request = qe.QueryRequest(
-            limit=int(limit),
-            query=qe.Query.Nearest(query, using=vector_name),
-            filter=flt,
-            params=_SEARCH_PARAMS,
-            with_payload=True,
-        )
-        return self._shard(name).query(request)
+        return self._shard(name).query(self._request(vector_name, vector, limit, flt))
 
     def search_frames(self, vector_name, vector, limit, video_id=None, start=None, end=None, *,
                       camera=None, wall_after=None, wall_before=None) -> list[FrameHit]:
@@ -244,10 +243,7 @@ class EdgeStore(VectorStore):
     def search_frames_many(self, vector_name, queries):
         """One ``query_batch`` over the frames shard: one planned pass for all (measured at 100k
         frames: 8 queries in 52 ms as a batch, 71 ms one by one)."""
-        requests = [qe.QueryRequest(limit=int(q["limit"]),
-                                    query=qe.Query.Nearest(self._query_vector(vector_name, q["vector"]), using=vector_name),
-                                    filter=_filter(q.get("video_id"), q.get("start"), q.get("end")),
-                                    params=_SEARCH_PARAMS, with_payload=True)
+        requests = [self._request(vector_name, q["vector"], q["limit"], _filter(q.get("video_id"), q.get("start"), q.get("end")))
                     for q in queries]
         if not requests:
             return []

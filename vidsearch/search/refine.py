@@ -1,4 +1,5 @@
-"""Query-time refinement of an image query's best time (``VIDSEARCH_IMAGE_REFINE``, off by default).
+"""Query-time refinement of an image query's best time (the CLI and the search page ask for it;
+the API with ``refine=true``; ``VIDSEARCH_IMAGE_REFINE`` sets the library's and the API's default, off).
 
 Frames are stored about one per sample period (1 s by default), so a picture taken between two
 samples is known only to the nearest sample, and in footage that changes little (a person who
@@ -27,7 +28,8 @@ The refinement re-checks the first moment against the source video:
 Measured on the shared clips (docs/benchmarks.md "Image search / Quality"): edited stills right
 within 1.5 s 93.1% -> 96.5% (the 80 % frames, held out while choosing: 221 -> 228 of 240), median
 time error 0.2 -> 0.05 s; cost about 0.15 s median, 0.55 s p95 per query on 2 CPU cores (a decode
-starts at a keyframe, which can lie seconds before a window). Off by default for that cost.
+starts at a keyframe, which can lie seconds before a window). Off by default in the API for that
+cost.
 """
 from __future__ import annotations
 
@@ -114,27 +116,25 @@ def _windows(cands: list[FrameHit], period: float) -> list[tuple[float, float]]:
         after = step / 2 if _static(h, period) else period / 2 + step / 2
         start = max(0.0, math.floor((h.timestamp - period / 2) / step + 1e-6) * step)
         spans.append((start, h.timestamp + after))
-    spans.sort()
-    merged: list[list[float]] = []
-    for a, b in spans:
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
+    return _merged(spans, 0.0)
+
+
+def _merged(spans: list[tuple[float, float]], gap: float) -> list[tuple[float, float]]:
+    """``spans`` in time order, those at most ``gap`` seconds apart (overlapping: 0) joined."""
+    out: list[list[float]] = []
+    for a, b in sorted(spans):
+        if out and a - out[-1][1] <= gap:
+            out[-1][1] = max(out[-1][1], b)
         else:
-            merged.append([a, b])
-    return [(a, b) for a, b in merged]
+            out.append([a, b])
+    return [(a, b) for a, b in out]
 
 
 def _decode_spans(windows: list[tuple[float, float]], join: float) -> list[tuple[float, float]]:
     """Windows less than ``join`` seconds apart are decoded in one pass: a decode starts at a
     keyframe, which may lie seconds before a window (one keyframe in a whole clip is common), so one
     pass over a few seconds costs less than a seek and a decode per window."""
-    spans: list[list[float]] = []
-    for a, b in windows:
-        if spans and a - spans[-1][1] <= join:
-            spans[-1][1] = max(spans[-1][1], b)
-        else:
-            spans.append([a, b])
-    return [(a, b) for a, b in spans]
+    return _merged(windows, join)
 
 
 def _static(h: FrameHit, period: float) -> bool:

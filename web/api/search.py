@@ -28,6 +28,7 @@ import math
 from flask import Blueprint, current_app, jsonify, request
 
 from vidsearch.cli import WallTime, parse_region, parse_time, parse_when
+from vidsearch.config import parse_bool
 from vidsearch.media.errors import MediaError
 from vidsearch.media.image import load_image
 from web.access import library
@@ -89,15 +90,6 @@ def _parsed(name: str, raw: str | None, parse, code: str):
 
 def _optional(name: str, parse, code: str):
     return _parsed(name, request.form.get(name), parse, code)
-
-
-def parse_flag(text: str) -> bool:
-    low = text.strip().lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{text!r}: expected true or false (1 or 0)")
 
 
 def _text(raw) -> str:
@@ -220,7 +212,7 @@ def search():
     before = _optional("before", parse_time, "bad_time")
     _check_order(after, before)
     region = _optional("region", parse_region, "bad_region")
-    refine = _optional("refine", parse_flag, "bad_refine")
+    refine = _optional("refine", parse_bool, "bad_refine")
     _check_video(video_id)
     if clip is not None and clip.filename:
         if region is not None:
