@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/text_variants.py capture DIR   # ingest the real clips once into DIR (default settings)
     .venv/bin/python bench/text_variants.py score DIR     # the current code on DIR's frames, by query half
+    .venv/bin/python bench/text_variants.py score DIR --set COLOUR_WEIGHT=0.5   # a constant of search/text.py changed
 
 ``capture`` ingests every clip of ``../shared/testvideos`` into ``DIR/data`` with the default
 settings and also keeps, per stored keyframe, the classifier's 1000 ImageNet logits
@@ -166,6 +167,18 @@ def score(folder: Path, remix: bool, label: str, out: Path | None) -> dict:
     return res
 
 
+def override(item: str) -> None:
+    """``NAME=VALUE``: set an existing numeric constant of :mod:`vidsearch.search.text`."""
+    from vidsearch.search import text as text_search
+
+    name, _, value = item.partition("=")
+    old = getattr(text_search, name, None)
+    if not name.isupper() or not isinstance(old, (int, float)) or isinstance(old, bool):
+        sys.exit(f"--set {item}: {name!r} is not a numeric constant of vidsearch/search/text.py")
+    setattr(text_search, name, type(old)(float(value)) if isinstance(old, int) else float(value))
+    print(f"{name} = {getattr(text_search, name)} (was {old})", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=("capture", "score"))
@@ -174,7 +187,12 @@ def main() -> None:
     ap.add_argument("--remix", action="store_true", help="recompute concept vectors from the captured logits")
     ap.add_argument("--label", default="current code")
     ap.add_argument("--json", type=Path, help="write the per-query ranks and span IoUs here")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="score with this constant of vidsearch/search/text.py changed (KEEP, PER_VIDEO, SNAP_MAX, "
+                         "W_CONCEPT, COLOUR_WEIGHT, ...); repeatable")
     args = ap.parse_args()
+    for item in args.set:
+        override(item)
     if args.what == "capture":
         capture(args.folder, args.videos)
     else:

@@ -215,3 +215,32 @@ def test_real_clips_concepts(shared_videos, encoders, tmp_path):
         best = lib.search_text("a small fluffy dog on a leash")[0]
         assert best.video_id == ids["01_dog.mp4"]
         assert any(w.startswith("concept: ") for w in best.extra["why"])
+
+
+def test_a_named_colour_picks_its_scene(tmp_path):
+    """With the ``colour`` detector at ingest, a query that names a colour ranks the scene of that
+    colour first among scenes that are otherwise alike (the same disc, red then blue), and says so
+    in ``why``; without a colour word the channel changes nothing."""
+    pytest.importorskip("sentence_transformers")
+    from vidsearch.config import Settings
+    from vidsearch.library import Library
+
+    video = tmp_path / "colours.mp4"
+    cmd = [_need_ffmpeg(), "-v", "error", "-y"]
+    for c in ("red", "blue"):
+        cmd += ["-f", "lavfi", "-i", "color=c=gray:size=320x240:rate=25:duration=4"]
+    graph = ";".join(f"[{i}:v]drawbox=x=100:y=60:w=120:h=120:color={c}:t=fill[v{i}]" for i, c in enumerate(("red", "blue")))
+    cmd += ["-filter_complex", graph + ";[v0][v1]concat=n=2:v=1:a=0,format=yuv420p[out]", "-map", "[out]",
+            "-c:v", "libx264", "-preset", "veryfast", str(video)]
+    subprocess.run(cmd, check=True, capture_output=True)
+    settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path / "data"), "VIDSEARCH_DETECTORS": "colour",
+                                  "VIDSEARCH_OCR": "0"})
+    with Library(settings) as lib:
+        res = lib.runner.ingest_file(video)
+        assert res.status == "indexed", res.error
+        for colour, (lo, hi) in (("red", (0.0, 4.0)), ("blue", (4.0, 8.0))):
+            best = lib.search_text(f"a {colour} square", limit=3)[0]
+            assert lo - 0.5 <= best.timestamp < hi, (colour, best)
+            assert any(w.startswith(f"colour: {colour}") for w in best.extra["why"]), best.extra["why"]
+        plain = lib.search_text("a square", limit=3)
+        assert all(not w.startswith("colour:") for m in plain for w in m.extra["why"])

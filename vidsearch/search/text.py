@@ -18,7 +18,8 @@ Signals (each a score in [0, 1] per stored keyframe):
     mapped linearly from 0.15 (unrelated) to 0.35 (a good match) onto [0, 1].
 ``colour``
     when ingestion ran the ``colour`` detector and the query names a colour ("red", "navy"...):
-    the concept score is scaled by how much of the frame's salient area has that colour.
+    the concept score is scaled by how much of the frame's salient area has that colour: by
+    ``1 - COLOUR_WEIGHT`` when none of it does, up to 1 when ``COLOUR_FULL`` of it does.
 
 Fusion is a noisy-OR, ``1 - (1 - 0.8 concept)(1 - 0.9 joint)(1 - 0.9 text)``: a full on-screen
 match outranks a visual guess, two signals that agree beat either alone. Frames become moments
@@ -48,6 +49,7 @@ KEEP = 0.8  # frames scoring below this share of their video's best do not exten
 PER_VIDEO = 2  # a video's moments after its best PER_VIDEO come after every other video's best ones
 SNAP_MAX = 15.0  # a moment inside shots no longer than this (s) spans those whole shots
 JOINT_LO, JOINT_HI = 0.15, 0.35
+COLOUR_WEIGHT, COLOUR_FULL = 0.5, 0.1  # see ``colour`` above
 STOPWORDS = frozenset("""a an the of on in at to and or with without from by for into onto over under near
     is are was were be being been this that these those it its his her their some any one two three
     who what where when which while very most more""".split())
@@ -186,7 +188,7 @@ def search_text(query: str, *, encoders, store, catalog, settings, limit: int = 
         if colours and isinstance(shares, dict):
             share = float(np.mean([float(shares.get(name, 0.0)) for name in colours]))
             f.colour = (colours[0], share)
-            c *= 0.75 + 0.25 * min(1.0, share / 0.25)
+            c *= 1 - COLOUR_WEIGHT + COLOUR_WEIGHT * min(1.0, share / COLOUR_FULL)
         f.score = 1 - (1 - W_CONCEPT * c) * (1 - W_JOINT * f.joint) * (1 - W_TEXT * f.text)
     return _moments([f for f in frames.values() if f.score > 0], q, sims, encoders, catalog, settings, limit,
                     segments_of, after=after)
