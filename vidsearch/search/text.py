@@ -305,7 +305,7 @@ def why(f: _Frame, sims, encoders) -> list[str]:
         out.extend(f"concept: {name} {weight:.2f}" for name, weight in named)
         if not named:
             out.append(f"concept match {f.concept:.2f}")
-    if f.colour is not None:
+    if f.colour is not None and f.colour[1] >= 0.01:  # a named colour that is there (0.00 explains nothing)
         out.append(f"colour: {f.colour[0]} {f.colour[1]:.2f}")
     if f.joint > 0:
         out.append(f"image-text model {f.joint:.2f}")
