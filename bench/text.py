@@ -19,7 +19,9 @@
 
 ``VIDSEARCH_*`` settings in the environment (not the data folder) apply to every variant, e.g.
 ``VIDSEARCH_OCR_SIZE=0 .venv/bin/python bench/text.py --quick`` measures OCR on the 224-px frames;
-they are listed in the output (``environment``).
+they are listed in the output (``environment``). The latency test also runs with on-screen words
+matched exactly (no one-edit variants asked of the store), between two runs of the default: the
+baseline of the fuzzy word matching.
 
 Writes ``bench/out/text[.quick].json``; the figures go to docs/benchmarks.md ("Text search").
 """
@@ -294,6 +296,16 @@ def main() -> None:
     report["latency"] = {"stored_frames": stored, "padding_s": round(time.perf_counter() - t0, 1),
                          **latency(keep, queries)}
     print(f"latency: {report['latency']}", flush=True)
+    from vidsearch.search import text as text_search
+
+    fuzzy_min, text_search.FUZZY_MIN = text_search.FUZZY_MIN, 10 ** 6
+    try:  # the baseline in the same process: on-screen words matched exactly (no one-edit variants asked)
+        report["latency"]["exact_words_only"] = latency(keep, queries)
+    finally:
+        text_search.FUZZY_MIN = fuzzy_min
+    report["latency"]["again_default"] = latency(keep, queries)  # the default once more: the load drifts
+    print(f"latency, exact words only: {report['latency']['exact_words_only']}; "
+          f"default again: {report['latency']['again_default']}", flush=True)
     keep.close()
     report["machine"]["loadavg_at_end"] = list(os.getloadavg())
     write_json("text", report, quick=args.quick)

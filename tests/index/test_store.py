@@ -270,3 +270,22 @@ def test_context_manager(tmp_path):
     with EdgeStore(tmp_path / "q", copy_dim=COPY_DIM, semantic_dim=SEM_DIM) as st:
         st.upsert_frames("a", make_keyframes(21, n=2))
     assert st.closed
+
+
+def test_search_text_matches_any_word_of_a_long_list(store):
+    """Text search looks a frame up by any of its words; fuzzy OCR matching asks with several hundred
+    one-edit variants of a query word at once, which both back ends must take."""
+    from vidsearch.search.text import near_words
+
+    kfs = make_keyframes(21, n=3)
+    for kf, text in zip(kfs, ("rsa insurance", "ksa insurancer", "exit")):
+        kf.payload["text"] = text
+    store.upsert_frames("a", kfs)
+    found = lambda words: sorted(h.timestamp for h in store.search_text(words, 10))  # noqa: E731
+    assert found(["insurance"]) == [0.0]
+    assert found(["exit", "nothing"]) == [1.0]
+    variants = sorted(near_words("insurance"))
+    assert len(variants) > 600
+    assert found(variants) == [0.5]  # "insurancer" only: the exact word is not among its variants
+    assert found(variants + ["exit"]) == [0.5, 1.0]
+    assert store.search_text(variants, 10, video_id="b") == []

@@ -32,6 +32,23 @@ def test_text_score():
     assert text_score("search initiate", q)[0] < 1.0  # both words, not in order
 
 
+def test_text_score_forgives_one_misread_letter():
+    from vidsearch.search.text import FUZZY_WEIGHT, near_words, one_edit
+
+    assert {"searc", "seach", "saerch", "searchs", "seerch"} <= near_words("search")
+    assert near_words("exit") == set()  # short words match exactly only
+    assert all(one_edit("bunny", v) for v in near_words("bunny"))
+    assert not one_edit("bunny", "bonky") and not one_edit("bunny", "bunny") and not one_edit("bunny", "bun")
+    # OCR's "searc": a near match counts FUZZY_WEIGHT of an exact one, and says what was read
+    s, read = text_score("initiate searc program", parse_query("initiate search"))
+    exact, _ = text_score("initiate search program", parse_query("initiate search"))
+    half, _ = text_score("initiate", parse_query("initiate search"))
+    assert read == ["initiate", "searc"] and half < s < exact == 1.0
+    assert text_score("ksa insurancer", parse_query("insurance")) == (FUZZY_WEIGHT, ["insurancer"])
+    assert text_score("exlt", parse_query("exit")) == (0.0, [])  # 4 letters: too many words are one edit away
+    assert text_score("bonky", parse_query("bunny")) == (0.0, [])  # two edits
+
+
 def _ranked(frames_by_video: dict[str, list[tuple[float, float]]], limit: int = 10):
     """_moments over hand-made frame scores (video -> [(time, score)]), shots unknown: (video, frame time)."""
     from pathlib import Path
@@ -248,3 +265,29 @@ def test_a_named_colour_picks_its_scene(tmp_path):
             assert other and not any(w.startswith("colour:") for m in other for w in m.extra["why"])
         plain = lib.search_text("a square", limit=3)
         assert all(not w.startswith("colour:") for m in plain for w in m.extra["why"])
+
+
+def test_a_word_one_letter_off_still_finds_the_text(tmp_path, encoders):
+    """Through the real store and OCR: the on-screen word "WAREHOUSE" is found by a query with one
+    letter off (as OCR misreads one), ranked by the text channel, and not by one with two."""
+    if shutil.which("tesseract") is None:
+        pytest.skip("tesseract-ocr is not installed (scripts/install installs it)")
+    pytest.importorskip("sentence_transformers")
+    from vidsearch.config import Settings
+    from vidsearch.library import Library
+
+    video = tmp_path / "warehouse.mp4"
+    cmd = [_need_ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=darkgreen:size=320x240:rate=25:duration=3",
+           "-vf", "drawtext=text='WAREHOUSE':fontcolor=white:fontsize=48:x=(w-text_w)/2:y=(h-text_h)/2,format=yuv420p",
+           "-c:v", "libx264", "-preset", "veryfast", str(video)]
+    if subprocess.run(cmd, capture_output=True).returncode != 0:
+        pytest.skip("ffmpeg cannot draw text here (no drawtext or no font)")
+    with Library(Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path / "data")}), encoders=encoders) as lib:
+        assert lib.runner.ingest_file(video).status == "indexed"
+        for query in ("warehouse", "warehose", "wraehouse", "warehouses"):
+            moments = lib.search_text(query, limit=3)
+            assert moments and "text on screen: 'warehouse'" in moments[0].extra["why"], (query, moments)
+        exact = lib.search_text("warehouse", limit=1)[0].score
+        assert lib.search_text("warehose", limit=1)[0].score < exact
+        assert all(not w.startswith("text on screen") for m in lib.search_text("wharehowse", limit=3)
+                   for w in m.extra["why"])

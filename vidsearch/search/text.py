@@ -12,7 +12,11 @@ Signals (each a score in [0, 1] per stored keyframe):
 ``text``
     words read on screen (Tesseract, payload ``text`` with a full-text index): the share of the
     query's content words (weighted by length) found in the frame's text; 1 when they appear in
-    order. A ``"quoted phrase"`` must appear on screen: only frames whose text has it are returned.
+    order. OCR misreads letters ("searc", "insurancer", "bunky"), so a query word of at least
+    ``FUZZY_MIN`` letters also matches a word read one edit away (a letter dropped, added, changed,
+    or two swapped), counting ``FUZZY_WEIGHT`` of an exact match; the store finds such frames by
+    the query word's one-edit variants (:func:`near_words`), so nothing about the index changes.
+    A ``"quoted phrase"`` must appear on screen exactly: only frames whose text has it are returned.
 ``joint``
     when a CLIP-family model is configured (:mod:`vidsearch.models.joint`): its text-image cosine,
     mapped linearly from 0.15 (unrelated) to 0.35 (a good match) onto [0, 1].
@@ -50,6 +54,8 @@ PER_VIDEO = 2  # a video's moments after its best PER_VIDEO come after every oth
 SNAP_MAX = 15.0  # a moment inside shots no longer than this (s) spans those whole shots
 JOINT_LO, JOINT_HI = 0.15, 0.35
 COLOUR_WEIGHT, COLOUR_FULL = 0.5, 0.1  # see ``colour`` above
+FUZZY_MIN, FUZZY_WEIGHT = 5, 0.7  # see ``text`` above
+_LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
 STOPWORDS = frozenset("""a an the of on in at to and or with without from by for into onto over under near
     is are was were be being been this that these those it its his her their some any one two three
     who what where when which while very most more""".split())
@@ -88,17 +94,53 @@ def _contains(seq: list[str], sub: list[str]) -> bool:
     return any(seq[i:i + n] == sub for i in range(len(seq) - n + 1)) if n else False
 
 
+def near_words(word: str) -> set[str]:
+    """Every string one edit away from ``word`` (a letter or digit dropped, added or changed, or two
+    neighbours swapped); empty for words shorter than ``FUZZY_MIN``."""
+    if len(word) < FUZZY_MIN:
+        return set()
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    out = {a + b[1:] for a, b in splits if b}
+    out |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    out |= {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+    out |= {a + c + b for a, b in splits for c in _LETTERS}
+    out.discard(word)
+    return out
+
+
+def one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` differ by exactly one edit (as :func:`near_words`)."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                   and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    i = 0
+    while i < len(short) and short[i] == long_[i]:
+        i += 1
+    return short[i:] == long_[i + 1:]
+
+
 def text_score(frame_text: str, q: ParsedQuery) -> tuple[float, list[str]]:
-    """(score, matched words) of a frame's on-screen text for the query."""
+    """(score, the words read on screen that matched) of a frame's on-screen text for the query."""
     seq = tokens(frame_text or "")
     have = set(seq)
-    matched = [w for w in q.ocr_words if w in have]
-    if not matched:
+    exact = [w for w in q.ocr_words if w in have]
+    near: dict[str, str] = {}  # query word -> the word read one edit away
+    for w in q.ocr_words:
+        if w not in have and len(w) >= FUZZY_MIN:
+            read = next((t for t in seq if one_edit(w, t)), None)
+            if read is not None:
+                near[w] = read
+    if not exact and not near:
         return 0.0, []
+    matched = [w if w in have else near[w] for w in q.ocr_words if w in have or w in near]
     if len(q.ocr_words) > 1 and _contains(seq, q.ocr_words):
         return 1.0, matched
     weight = {w: min(len(w), 8) for w in q.ocr_words}
-    share = sum(weight[w] for w in matched) / sum(weight.values())
+    share = (sum(weight[w] for w in exact) + FUZZY_WEIGHT * sum(weight[w] for w in near)) / sum(weight.values())
     return (0.9 * share if len(q.ocr_words) > 1 else share), matched  # in order scores 1 (above)
 
 
@@ -164,11 +206,16 @@ def search_text(query: str, *, encoders, store, catalog, settings, limit: int = 
         jv = joint.encode_texts([q.text])[0]
         for h in store.search_frames(JOINT, jv, k, **filters, **walls):
             slot(h).joint = float(np.clip((h.score - JOINT_LO) / (JOINT_HI - JOINT_LO), 0.0, 1.0))
+    words = list(dict.fromkeys(q.ocr_words + [w for p in q.phrases for w in p]))
     try:
-        text_hits = store.search_text(q.ocr_words + [w for p in q.phrases for w in p], 5 * k, **filters, **walls)
+        text_hits = store.search_text(words, 5 * k, **filters, **walls)
         used.append("text")
     except NotImplementedError:
         text_hits = []
+    else:  # frames with a word read one edit away; asked apart, so that they never crowd out exact ones
+        variants = sorted(set().union(*(near_words(w) for w in q.ocr_words)) - set(words))
+        if variants:
+            text_hits += store.search_text(variants, 5 * k, **filters, **walls)
     for h in text_hits:
         s, words = text_score(h.extra.get("text", ""), q)
         if s > 0:
