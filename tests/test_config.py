@@ -21,11 +21,13 @@ def test_environment_overrides_and_derived_paths(tmp_path):
     assert s.data_dir == Path(tmp_path / "d") and s.qdrant_url == "http://q:6333"
     assert (s.sample_fps, s.semantic, s.decoder, s.copy_model) == (2.5, False, "auto", "full")
     assert s.thumbnails_dir == tmp_path / "d" / "thumbnails"
+    assert Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path)}).ocr_engine == "tesseract"
+    assert Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path), "VIDSEARCH_OCR_ENGINE": "PPOCR"}).ocr_engine == "ppocr"
 
 
 @pytest.mark.parametrize("name,value", [
     ("DEVICE", "tpu"), ("SAMPLE_FPS", "abc"), ("SAMPLE_FPS", "0"), ("FRAME_SIZE", "8"),
-    ("COPY_MODEL", "huge"), ("SEMANTIC", "maybe"), ("DECODER", "opencv"), ("BATCH_SIZE", "0"),
+    ("COPY_MODEL", "huge"), ("SEMANTIC", "maybe"), ("DECODER", "opencv"), ("BATCH_SIZE", "0"), ("OCR_ENGINE", "easyocr"),
 ])
 def test_bad_values_name_the_variable(tmp_path, name, value):
     with pytest.raises(ConfigError, match=f"VIDSEARCH_{name}"):

@@ -25,6 +25,7 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_CONCEPTS | ``1`` | text search: store each keyframe's concept vector (ConSE over EfficientNet's ImageNet classes; needs VIDSEARCH_SEMANTIC=1) |
 | VIDSEARCH_CONCEPT_TOP_K | ``20`` | classes mixed into a concept vector |
 | VIDSEARCH_OCR | ``1`` | text search: read text on screen with Tesseract (keyframes whose picture or text regions changed) |
+| VIDSEARCH_OCR_ENGINE | ``tesseract`` | text search: what reads the text boxes: ``tesseract`` (Debian ``tesseract-ocr``), or ``ppocr``, PaddleOCR's PP-OCRv6 text-line recogniser (``pip install rapidocr==3.10.0`` carries its weights; vidsearch runs it with ONNX Runtime), which reads signs and captions on busy backgrounds better, for about 4x Tesseract's CPU time (docs/benchmarks.md) |
 | VIDSEARCH_OCR_SIZE | ``0`` (off) | text search: short side, in pixels, of a larger copy of each sampled frame that OCR reads its text boxes from (capped at the source's own; the boxes are still found, and the change gate run, on the VIDSEARCH_FRAME_SIZE frames; the encoders' input is unchanged). PyAV only (frames that decord decodes have no copy: a second decord pass cost +46% ingest CPU). ``0``: read the boxes from the VIDSEARCH_FRAME_SIZE frames. Off by default: on the 58 text-search queries no rank moved at 448 or 720, and on the busy 10-min 720p ingest 448 cost 47.3 s instead of 37.8 s (Tesseract on larger crops) and 1457 MiB peak RSS instead of 916 (docs/benchmarks.md); it reads small captions that the 224-px frames blur |
 | VIDSEARCH_DETECTORS | (empty) | comma-separated extra detectors at ingest: ``person`` (HOG), ``face`` (Haar), ``colour``; none by default (measured on the real clips, docs/benchmarks.md: the three together cost +55% ingest CPU for no gain; ``colour`` alone, 1.3 ms a frame, helps on vivid footage and loses one multi-scene span on desaturated footage) |
 | VIDSEARCH_JOINT_MODEL | (unset) | a CLIP-family model for text and semantic image search: a local folder (open_clip or transformers) or a model id on a machine that can download |
@@ -56,6 +57,9 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
+
+
+OCR_ENGINES = ("tesseract", "ppocr")
 
 
 class ConfigError(ValueError):
@@ -105,6 +109,7 @@ class Settings:
     concept_top_k: int = 20
     ocr: bool = True
     ocr_size: int = 0
+    ocr_engine: str = "tesseract"
     detectors: tuple[str, ...] = ()
     joint_model: str | None = None
     joint_backend: str = "auto"
@@ -194,6 +199,7 @@ class Settings:
             concept_top_k=get("CONCEPT_TOP_K", 20, int),
             ocr=get("OCR", True, parse_bool),
             ocr_size=get("OCR_SIZE", 0, int),
+            ocr_engine=get("OCR_ENGINE", "tesseract", str).lower(),
             detectors=get("DETECTORS", (), lambda raw: tuple(d.strip().lower() for d in raw.split(",") if d.strip())),
             joint_model=get("JOINT_MODEL", None, str),
             joint_backend=get("JOINT_BACKEND", "auto", str).strip().lower(),
@@ -234,6 +240,8 @@ class Settings:
             raise ConfigError(f"VIDSEARCH_SAMPLE_FPS must be in (0, 60], not {self.sample_fps}")
         if not (32 <= self.frame_size <= 1024):
             raise ConfigError(f"VIDSEARCH_FRAME_SIZE must be in [32, 1024], not {self.frame_size}")
+        if self.ocr_engine not in OCR_ENGINES:
+            raise ConfigError(f"VIDSEARCH_OCR_ENGINE must be {' or '.join(OCR_ENGINES)}, not {self.ocr_engine!r}")
         if not (self.ocr_size == 0 or 32 <= self.ocr_size <= 4320):
             raise ConfigError(f"VIDSEARCH_OCR_SIZE must be 0 (off) or in [32, 4320], not {self.ocr_size}")
         for name in ("decode_chunk", "batch_size"):

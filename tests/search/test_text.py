@@ -267,11 +267,15 @@ def test_a_named_colour_picks_its_scene(tmp_path):
         assert all(not w.startswith("colour:") for m in plain for w in m.extra["why"])
 
 
-def test_a_word_one_letter_off_still_finds_the_text(tmp_path, encoders):
-    """Through the real store and OCR: the on-screen word "WAREHOUSE" is found by a query with one
-    letter off (as OCR misreads one), ranked by the text channel, and not by one with two."""
-    if shutil.which("tesseract") is None:
+@pytest.mark.parametrize("engine", ["tesseract", "ppocr"])
+def test_a_word_one_letter_off_still_finds_the_text(tmp_path, encoders, engine):
+    """Through the real store and each OCR engine (VIDSEARCH_OCR_ENGINE): the on-screen word
+    "WAREHOUSE" is found by a query with one letter off (as OCR misreads one), ranked by the text
+    channel, and not by one with two."""
+    if engine == "tesseract" and shutil.which("tesseract") is None:
         pytest.skip("tesseract-ocr is not installed (scripts/install installs it)")
+    if engine == "ppocr":
+        pytest.importorskip("rapidocr", reason="rapidocr is not installed (pip install -e '.[test]' installs it)")
     pytest.importorskip("sentence_transformers")
     from vidsearch.config import Settings
     from vidsearch.library import Library
@@ -282,8 +286,10 @@ def test_a_word_one_letter_off_still_finds_the_text(tmp_path, encoders):
            "-c:v", "libx264", "-preset", "veryfast", str(video)]
     if subprocess.run(cmd, capture_output=True).returncode != 0:
         pytest.skip("ffmpeg cannot draw text here (no drawtext or no font)")
-    with Library(Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path / "data")}), encoders=encoders) as lib:
+    settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path / "data"), "VIDSEARCH_OCR_ENGINE": engine})
+    with Library(settings, encoders=encoders if engine == "tesseract" else None) as lib:
         assert lib.runner.ingest_file(video).status == "indexed"
+        assert type(lib.encoders.ocr).__name__ == {"tesseract": "TesseractReader", "ppocr": "PPOCRReader"}[engine]
         for query in ("warehouse", "warehose", "wraehouse", "warehouses"):
             moments = lib.search_text(query, limit=3)
             assert moments and "text on screen: 'warehouse'" in moments[0].extra["why"], (query, moments)

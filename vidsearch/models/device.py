@@ -88,16 +88,17 @@ def ort_providers(device: str) -> list[str]:
     return providers
 
 
-def ort_session(path: str, device: str):
-    """An ``onnxruntime.InferenceSession`` for the model file at ``path`` on ``device``; one
-    per (path, device) per process (sessions are thread-safe for ``run``)."""
+def ort_session(path: str, device: str, threads: int | None = None):
+    """An ``onnxruntime.InferenceSession`` for the model file at ``path`` on ``device``, with
+    ``threads`` CPU threads (default: every core this process may use); one per (path, device,
+    threads) per process (sessions are thread-safe for ``run``)."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError as exc:
         from . import ModelUnavailable
 
         raise ModelUnavailable("onnxruntime", "pip install onnxruntime", "running ONNX models", str(exc)) from None
-    return _ort_session(str(path), device, cpu_threads())
+    return _ort_session(str(path), device, threads or cpu_threads())
 
 
 @functools.lru_cache(maxsize=None)

@@ -88,17 +88,25 @@ class Encoders:
 
     @property
     def ocr(self):
-        """The Tesseract reader, or None when VIDSEARCH_OCR=0."""
+        """The text reader of VIDSEARCH_OCR_ENGINE (Tesseract or PP-OCR), or None when VIDSEARCH_OCR=0
+        or the engine is not installed (then a warning says what to install)."""
         if not self.settings.ocr:
             return None
         with self._text_lock:
             if self._ocr is None:
                 from vidsearch.models import ModelUnavailable
-                from vidsearch.models.ocr import TesseractReader
 
                 try:
-                    self._ocr = TesseractReader()
-                except ModelUnavailable as exc:  # a system package: index without on-screen text
+                    if self.settings.ocr_engine == "ppocr":
+                        from vidsearch.models.device import pick_device
+                        from vidsearch.models.ppocr import PPOCRReader
+
+                        self._ocr = PPOCRReader(pick_device(self.settings.device))
+                    else:
+                        from vidsearch.models.ocr import TesseractReader
+
+                        self._ocr = TesseractReader()
+                except ModelUnavailable as exc:  # not installed: index without on-screen text
                     import logging
 
                     logging.getLogger(__name__).warning("on-screen text is not indexed: %s", exc)

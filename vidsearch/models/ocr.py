@@ -118,21 +118,29 @@ def text_regions(image: np.ndarray, *, max_regions: int = 6) -> list[tuple[int, 
     return boxes[:max_regions]
 
 
+def region(image: np.ndarray, box: tuple[int, int, int, int], large: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """The pixels of ``box`` (found on ``image``) with a margin of half its height, and how many
+    times larger than in ``image`` they are. With ``large`` (the same picture, bigger) they come
+    from there: the box is mapped onto it."""
+    x, y, w, h = box
+    m = max(3, h // 2)
+    x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(image.shape[1], x + w + m), min(image.shape[0], y + h + m)
+    if large is not None and large.shape[0] > image.shape[0]:
+        fy, fx = large.shape[0] / image.shape[0], large.shape[1] / image.shape[1]
+        return large[int(y0 * fy): int(round(y1 * fy)), int(x0 * fx): int(round(x1 * fx))], fy
+    return image[y0:y1, x0:x1], 1.0
+
+
 def _crop(image: np.ndarray, box: tuple[int, int, int, int], scale: float, large: np.ndarray | None = None) -> np.ndarray:
     """The box of ``image`` (margin included) ready for Tesseract: ``scale`` times its size in
     ``image``. With ``large`` (the same picture, bigger) the pixels come from there: the box is
     mapped onto it, and it is resized to the same size, or left at its own size if that is larger."""
     import cv2
 
-    x, y, w, h = box
-    m = max(3, h // 2)
-    x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(image.shape[1], x + w + m), min(image.shape[0], y + h + m)
-    if large is not None and large.shape[0] > image.shape[0]:
-        fy, fx = large.shape[0] / image.shape[0], large.shape[1] / image.shape[1]
-        g = _gray(large)[int(y0 * fy): int(round(y1 * fy)), int(x0 * fx): int(round(x1 * fx))]
-        scale = max(1.0, scale / fy)
-    else:
-        g = _gray(image)[y0:y1, x0:x1]
+    pixels, factor = region(image, box, large)
+    g = _gray(pixels)
+    if factor > 1.0:
+        scale = max(1.0, scale / factor)
     crop = g if scale == 1.0 else cv2.resize(g, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
     _, bw = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     if float(bw.mean()) < 127:  # Tesseract wants dark text on a light ground
