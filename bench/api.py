@@ -274,6 +274,15 @@ def stop_server(proc: subprocess.Popen | None) -> None:
             proc.kill()
 
 
+def _finish(proc: subprocess.Popen | None, report: dict, tmp: Path, keep: bool) -> None:
+    """A run's teardown, whatever happened: the server stopped, the load noted, the data folder gone
+    (unless ``--keep``)."""
+    stop_server(proc)
+    report["machine"]["loadavg_at_end"] = list(os.getloadavg())
+    if not keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # -- page load ----------------------------------------------------------------------------------
 def page_http(host: str, port: int, reps: int) -> dict:
     """``GET /`` then its stylesheet and script on a new connection each time (a cold cache)."""
@@ -398,9 +407,7 @@ def run_text_compare(a) -> None:
         report["compare"] = text_vs_image(host, port, queries, bodies, report["build"]["real_video_id"], a.text_compare)
         print(json.dumps(report["compare"], indent=2), flush=True)
     finally:
-        stop_server(proc)
-        report["machine"]["loadavg_at_end"] = list(os.getloadavg())
-        shutil.rmtree(tmp, ignore_errors=True)
+        _finish(proc, report, tmp, keep=False)
     common.write_json("api_text", report)
 
 
@@ -443,10 +450,7 @@ def run_compare_quantize(a) -> None:
                                     for k in ("p50_ms", "p95_ms", "throughput_rps", "server_cpu_ms_per_request")}
                              for name in variants}
     finally:
-        stop_server(proc)
-        report["machine"]["loadavg_at_end"] = list(os.getloadavg())
-        if not a.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
+        _finish(proc, report, tmp, a.keep)
     common.write_json("api_quantize", report, quick=a.quick)
     print(json.dumps(report["summary"], indent=2))
 
@@ -520,10 +524,7 @@ def main() -> None:
             "page_load_worst_s": round(page_s, 3), "page_load_target_met": page_s <= TARGET_PAGE_S,
         }
     finally:
-        stop_server(proc)
-        report["machine"]["loadavg_at_end"] = list(os.getloadavg())
-        if not a.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
+        _finish(proc, report, tmp, a.keep)
     common.write_json("api", report, quick=a.quick)
     print(json.dumps(report["verdict"], indent=2))
 

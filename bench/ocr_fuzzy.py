@@ -31,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, machine, machine_line, need_ffmpeg, write_json  # noqa: E402
+from text import EXACT_WORDS_ONLY, search_constants  # noqa: E402
 
 sys.path.insert(0, str(REPO))
 
@@ -128,20 +129,16 @@ def main() -> None:
             reading = {"exact": sum(w in tokens for w in words),
                        "one edit away": sum(w not in tokens and any(text_search.one_edit(w, t) for t in tokens) for w in words)}
             reading["not read"] = len(words) - reading["exact"] - reading["one edit away"]
-            fuzzy_min = text_search.FUZZY_MIN
-            text_search.FUZZY_MIN = 10 ** 6  # the baseline: exact words only
             typos = [typo(w, i) for i, w in enumerate(words)]
-            try:
+            with search_constants(**EXACT_WORDS_ONLY):  # the baseline
                 exact = evaluate(lib, words, controls)
                 exact_typos = evaluate(lib, words, [], typos)
-            finally:
-                text_search.FUZZY_MIN = fuzzy_min
             fuzzy = evaluate(lib, words, controls)
             fuzzy_typos = evaluate(lib, words, [], typos)
     m = machine()
     out = {"machine": m, "words": len(words), "scene_s": SCENE, "tesseract_read": reading,
            "crf": CRF, "exact": exact, "fuzzy": fuzzy, "typos": typos, "exact_typos": exact_typos,
-           "fuzzy_typos": fuzzy_typos, "fuzzy_min": fuzzy_min, "fuzzy_weight": text_search.FUZZY_WEIGHT}
+           "fuzzy_typos": fuzzy_typos, "fuzzy_min": text_search.FUZZY_MIN, "fuzzy_weight": text_search.FUZZY_WEIGHT}
     print(machine_line(m))
     print(f"{len(words)} sign words shown; Tesseract read {reading['exact']} exactly, {reading['one edit away']} "
           f"one edit away, {reading['not read']} otherwise")

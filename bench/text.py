@@ -28,6 +28,7 @@ Writes ``bench/out/text[.quick].json``; the figures go to docs/benchmarks.md ("T
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import sys
@@ -42,6 +43,24 @@ from common import REPO, machine, percentile, real_videos, write_json  # noqa: E
 
 sys.path.insert(0, str(REPO))
 QUERIES = Path(__file__).resolve().parent / "text_queries.tsv"
+
+
+EXACT_WORDS_ONLY = {"FUZZY_MIN": 10 ** 6}  # on-screen words matched exactly: the baseline of one-edit matching
+
+
+@contextlib.contextmanager
+def search_constants(**values):
+    """Constants of :mod:`vidsearch.search.text` set to ``values`` inside the block, restored after."""
+    from vidsearch.search import text as text_search
+
+    old = {name: getattr(text_search, name) for name in values}
+    try:
+        for name, value in values.items():
+            setattr(text_search, name, value)
+        yield
+    finally:
+        for name, value in old.items():
+            setattr(text_search, name, value)
 
 
 def load_queries(path: Path = QUERIES) -> list[dict]:
@@ -131,8 +150,6 @@ def _children_cpu() -> float:
 
 def evaluate(lib, queries, names: dict[str, str]) -> dict:
     """Quality of search_text, and of the baselines, on the clips in ``lib``."""
-    from vidsearch.index.store import CONCEPT
-
     n_videos = len(set(names.values()))
     full, spans_ok, details = [], [], []
     for q in queries:
@@ -296,13 +313,8 @@ def main() -> None:
     report["latency"] = {"stored_frames": stored, "padding_s": round(time.perf_counter() - t0, 1),
                          **latency(keep, queries)}
     print(f"latency: {report['latency']}", flush=True)
-    from vidsearch.search import text as text_search
-
-    fuzzy_min, text_search.FUZZY_MIN = text_search.FUZZY_MIN, 10 ** 6
-    try:  # the baseline in the same process: on-screen words matched exactly (no one-edit variants asked)
+    with search_constants(**EXACT_WORDS_ONLY):  # the baseline in the same process: no one-edit variants asked
         report["latency"]["exact_words_only"] = latency(keep, queries)
-    finally:
-        text_search.FUZZY_MIN = fuzzy_min
     report["latency"]["again_default"] = latency(keep, queries)  # the default once more: the load drifts
     print(f"latency, exact words only: {report['latency']['exact_words_only']}; "
           f"default again: {report['latency']['again_default']}", flush=True)

@@ -131,6 +131,17 @@ def region(image: np.ndarray, box: tuple[int, int, int, int], large: np.ndarray 
     return image[y0:y1, x0:x1], 1.0
 
 
+def boxes_to_read(images: list[np.ndarray], regions: list[list[tuple[int, int, int, int]]] | None = None,
+                  large: list[np.ndarray | None] | None = None):
+    """``(index, image, box, larger copy or None)`` for every box to read: ``regions[i]`` of
+    ``images[i]`` (default: :func:`text_regions`, found on it), with ``large[i]`` where given. Both
+    OCR engines read what this yields."""
+    for i, img in enumerate(images):
+        big = large[i] if large is not None else None
+        for box in (regions[i] if regions is not None else text_regions(img)):
+            yield i, img, box, big
+
+
 def _crop(image: np.ndarray, box: tuple[int, int, int, int], scale: float, large: np.ndarray | None = None) -> np.ndarray:
     """The box of ``image`` (margin included) ready for Tesseract: ``scale`` times its size in
     ``image``. With ``large`` (the same picture, bigger) the pixels come from there: the box is
@@ -244,11 +255,9 @@ class TesseractReader:
         are read."""
         crops: list[np.ndarray] = []
         owner: list[int] = []
-        for i, img in enumerate(images):
-            big = large[i] if large is not None else None
-            for box in (regions[i] if regions is not None else text_regions(img)):
-                crops.append(_crop(img, box, self.scale, big))
-                owner.append(i)
+        for i, img, box, big in boxes_to_read(images, regions, large):
+            crops.append(_crop(img, box, self.scale, big))
+            owner.append(i)
         return OcrJob(self, crops, owner, len(images))
 
     def read(self, images: list[np.ndarray], regions: list[list[tuple[int, int, int, int]]] | None = None,

@@ -6,8 +6,9 @@ dictionary) reads the same text boxes that the OCR gate selects for Tesseract
 frame in colour (or from the larger copy, ``VIDSEARCH_OCR_SIZE``), without Tesseract's
 binarisation. It was trained on scene text, so it reads signs, plates and captions on busy
 backgrounds that Tesseract turns into noise (the shared cricket clip's "RSA INSURANCE" board:
-Tesseract "roa tr", this engine "KSA INSURANCE"). It costs about 2.7x Tesseract's CPU time on
-the same boxes (docs/benchmarks.md).
+Tesseract "roa tr", this engine "KSA INSURANCER", which the text channel matches one edit away).
+It costs about 3.4x Tesseract's CPU time on the same boxes, +60-70% of the ingest's CPU on the
+real clips (docs/benchmarks.md), so it is an option, not the default.
 
 Weights: the ONNX file inside the ``rapidocr`` wheel on PyPI (``pip install rapidocr==3.10.0``),
 used as it ships; vidsearch runs it itself with ONNX Runtime
@@ -16,7 +17,8 @@ onnxruntime-gpu is installed) on one CPU thread, in a background thread of the i
 that it reads while the encoders embed the same frames, as the Tesseract process does.
 
 Recognition as PaddleOCR does it: each crop resized to 48 px high (aspect kept), scaled to
-[-1, 1], right-padded to the widest crop of its batch (crops are batched by width); the CTC output
+[-1, 1], right-padded to the widest crop of its batch and to at least ``MIN_WIDTH`` (crops are
+batched by width); the CTC output
 is decoded greedily (best class per step, repeats merged, blanks dropped), and a line's confidence
 is the mean probability of its characters. Lines under ``min_conf`` are dropped; what is left goes
 through the same word filter as Tesseract's (:func:`vidsearch.models.ocr.clean_words`).
@@ -30,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ModelUnavailable, batches
-from .ocr import clean_words, region, text_regions
+from . import ModelUnavailable, as_rgb_uint8, batches
+from .ocr import boxes_to_read, clean_words, region
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ INSTALL = "pip install rapidocr==3.10.0"
 MODEL_FILE = "PP-OCRv6_rec_small.onnx"
 HEIGHT = 48
 MIN_WIDTH = 320  # a batch is at least this wide (PaddleOCR's 3x48x320 input)
-MAX_RATIO = 25.0  # a box wider than 25 heights is cut at that width (text_regions boxes are lines)
+MAX_RATIO = 25.0  # a box wider than 25 heights is squeezed to that width (text_regions boxes are lines)
 
 
 def model_path() -> Path:
@@ -113,14 +115,9 @@ class PPOCRReader:
               large: list[np.ndarray | None] | None = None) -> "PPOCRJob":
         crops: list[np.ndarray] = []
         owner: list[int] = []
-        for i, img in enumerate(images):
-            big = large[i] if large is not None else None
-            for box in (regions[i] if regions is not None else text_regions(img)):
-                pixels, _ = region(img, box, big)
-                if pixels.ndim == 2:
-                    pixels = np.repeat(pixels[:, :, None], 3, axis=2)
-                crops.append(pixels)
-                owner.append(i)
+        for i, img, box, big in boxes_to_read(images, regions, large):
+            crops.append(as_rgb_uint8(region(img, box, big)[0]))
+            owner.append(i)
         return PPOCRJob(self, crops, owner, len(images))
 
     def read(self, images: list[np.ndarray], regions: list[list[tuple[int, int, int, int]]] | None = None,

@@ -198,22 +198,22 @@ def search_text(query: str, *, encoders, store, catalog, settings, limit: int = 
         for h in store.search_frames(CONCEPT, qv, k, **filters, **walls):
             slot(h).concept = norm(h.score)
 
-        def segments_of(vid: str):  # noqa: F811 -- the shots of a video, with their concept score
-            return [(seg, norm(score)) for seg, score in store.search_segments(CONCEPT, qv, 10_000, video_id=vid)]
+        def segments_of(vid: str):  # noqa: F811 -- the shots of a video
+            return [seg for seg, _ in store.search_segments(CONCEPT, qv, 10_000, video_id=vid)]
     joint = encoders.joint
     if joint is not None and JOINT in store.dims:
         used.append("joint")
         jv = joint.encode_texts([q.text])[0]
         for h in store.search_frames(JOINT, jv, k, **filters, **walls):
             slot(h).joint = float(np.clip((h.score - JOINT_LO) / (JOINT_HI - JOINT_LO), 0.0, 1.0))
-    words = list(dict.fromkeys(q.ocr_words + [w for p in q.phrases for w in p]))
+    asked = list(dict.fromkeys(q.ocr_words + [w for p in q.phrases for w in p]))
     try:
-        text_hits = store.search_text(words, 5 * k, **filters, **walls)
+        text_hits = store.search_text(asked, 5 * k, **filters, **walls)
         used.append("text")
     except NotImplementedError:
         text_hits = []
     else:  # frames with a word read one edit away; asked apart, so that they never crowd out exact ones
-        variants = sorted(set().union(*(near_words(w) for w in q.ocr_words)) - set(words))
+        variants = sorted(set().union(*(near_words(w) for w in q.ocr_words)) - set(asked))
         if variants:
             text_hits += store.search_text(variants, 5 * k, **filters, **walls)
     for h in text_hits:
@@ -241,29 +241,24 @@ def search_text(query: str, *, encoders, store, catalog, settings, limit: int = 
                     segments_of, after=after)
 
 
-def _snap(spans, segments_of, videos: set[str]):
-    """Widen each span to the shots it lies in, when they are short; merge what then overlaps.
-    Returns ``{id(span): best shot concept score}`` for the spans of ``videos``."""
-    seg_score: dict[int, float] = {}
+def _snap(spans, segments_of, videos: set[str]) -> None:
+    """Widen each span of ``videos`` to the shots it lies in, when they are short; merge what then
+    overlaps (the dropped span gets ``hits = 0``)."""
     for vid in videos:
-        segs = sorted(segments_of(vid), key=lambda x: x[0].start)
+        segs = segments_of(vid)
         if not segs:
             continue
         mine = sorted((sp for sp in spans if sp.video_id == vid), key=lambda sp: sp.start)
         for sp in mine:
-            inside = [(seg, sc) for seg, sc in segs if seg.end > sp.start and seg.start < sp.end]
-            if not inside:
-                continue
-            seg_score[id(sp)] = max(sc for _, sc in inside)
-            if all(seg.end - seg.start <= SNAP_MAX for seg, _ in inside):
-                sp.start, sp.end = min(seg.start for seg, _ in inside), max(seg.end for seg, _ in inside)
+            inside = [seg for seg in segs if seg.end > sp.start and seg.start < sp.end]
+            if inside and all(seg.end - seg.start <= SNAP_MAX for seg in inside):
+                sp.start, sp.end = min(seg.start for seg in inside), max(seg.end for seg in inside)
         for a, b in zip(mine, mine[1:]):  # snapped spans that now overlap: keep the better one's extent
             if b.start < a.end and b.hits and a.hits:
                 keep, drop = (a, b) if a.score >= b.score else (b, a)
                 keep.start, keep.end = min(a.start, b.start), max(a.end, b.end)
                 keep.hits += drop.hits
                 drop.hits = 0  # dropped below
-    return seg_score
 
 
 def centred(start: float, end: float, period: float, duration: float | None = None,
@@ -300,13 +295,12 @@ def _moments(frames: list[_Frame], q: ParsedQuery, sims, encoders, catalog, sett
                 kept.append(hit)
                 lookup[_key(hit)] = f
     spans = merge_hits(kept, gap=max(settings.moment_gap, 1.5 * period), sample_period=period)
-    seg_score: dict[int, float] = {}
     if segments_of is not None:
         videos: list[str] = []
         for sp in spans:  # spans come best first: snap the videos that can reach the answer
             if sp.video_id not in videos:
                 videos.append(sp.video_id)
-        seg_score = _snap(spans, segments_of, set(videos[: 3 * limit]))
+        _snap(spans, segments_of, set(videos[: 3 * limit]))
         spans = [sp for sp in spans if sp.hits > 0]
     scored = []
     for span in spans:
