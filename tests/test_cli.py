@@ -42,7 +42,8 @@ def test_ingest_search_videos_delete(env, tmp_path):
     out = json.loads(run(env, "search", "--image", str(still), "--json", "--limit", "3").stdout)
     assert 1 <= len(out["results"]) <= 3
     best = out["results"][0]
-    assert set(best) == {"video_id", "path", "start", "end", "timestamp", "score", "thumbnail"}
+    assert set(best) == {"video_id", "path", "start", "end", "timestamp", "score", "thumbnail", "confidence", "why"}
+    assert best["confidence"] == "same footage" and set(out) == {"results", "weak", "next_offset"}
     assert best["path"] == str(folder / "cam2.mp4")
     assert abs(best["timestamp"] - 6.0) <= 1.0 and best["start"] <= best["timestamp"] <= best["end"]
     assert os.path.exists(best["thumbnail"])

@@ -34,10 +34,10 @@ def test_bad_values_name_the_variable(tmp_path, name, value):
         Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path), f"VIDSEARCH_{name}": value})
 
 
-def test_image_refine_is_off_unless_asked(tmp_path):
+def test_image_refine_is_on_unless_switched_off(tmp_path):
     base = {"VIDSEARCH_DATA_DIR": str(tmp_path)}
-    assert Settings.from_env(base).image_refine is False
-    assert Settings.from_env({**base, "VIDSEARCH_IMAGE_REFINE": "1"}).image_refine is True
+    assert Settings.from_env(base).image_refine is True
+    assert Settings.from_env({**base, "VIDSEARCH_IMAGE_REFINE": "0"}).image_refine is False
     assert Settings.from_env({**base, "VIDSEARCH_IMAGE_REFINE": "off"}).image_refine is False
     with pytest.raises(ConfigError, match="VIDSEARCH_IMAGE_REFINE"):
         Settings.from_env({**base, "VIDSEARCH_IMAGE_REFINE": "sometimes"})

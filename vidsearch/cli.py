@@ -81,14 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--clip", type=Path, help="a video clip: where does its footage appear?")
     q.add_argument("--text", help='free text: "a dog on a skateboard", "EXIT sign", "red car" (README: Text search)')
     se.add_argument("--limit", type=int, default=10)
+    se.add_argument("--offset", type=int, default=0, help="skip this many results (the next page)")
+    se.add_argument("--sort", choices=("score", "time"), default="score",
+                    help="score (best first) or time (wall-clock where known, else video then time)")
+    se.add_argument("--include-weak", action="store_true",
+                    help="also the results below the no-match floor, marked 'weak' (docs/moments.md)")
     se.add_argument("--video", dest="video_id", help="only this video id")
     se.add_argument("--after", type=parse_when, help="only moments after this video time (s or HH:MM:SS); "
                     "with --text also a date-time (YYYY-MM-DDTHH:MM) for recordings whose start is known")
     se.add_argument("--before", type=parse_when, help="only moments before this video time (or date-time, --text)")
     se.add_argument("--region", type=parse_region, help="x,y,w,h: search only this part of the query")
     se.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
-                    help="with --image: re-check the best moment's timestamp against the decoded video (about "
-                    "0.15 s; on by default here, off by default in the API: VIDSEARCH_IMAGE_REFINE)")
+                    help="with --image: re-check the best moment's timestamp against the decoded video (on by "
+                    "default, as in the API: VIDSEARCH_IMAGE_REFINE)")
     se.add_argument("--semantic", action="store_true", help="with --image: similar content (a CLIP-family model "
                     "when VIDSEARCH_JOINT_MODEL is set, else EfficientNet features), not copies of the picture")
     se.add_argument("--json", action="store_true")
@@ -188,54 +193,54 @@ def cmd_ingest(lib, args) -> int:
     return 1 if any(r.status == "failed" for r in results) else 0
 
 
-def _search_clip(lib, args) -> list:
-    if args.region is not None:
-        raise ValueError("--region applies to --image queries only")
-    moments = lib.search_clip(args.clip, limit=max(args.limit * 10, 100))
-    moments = [m for m in moments if (args.video_id is None or m.video_id == args.video_id)
-               and (args.after is None or m.end >= args.after) and (args.before is None or m.start <= args.before)]
-    return moments[: args.limit]
-
-
 def cmd_search(lib, args) -> int:
     from vidsearch.media.image import load_image
 
     walls = {n: v for n, v in (("wall_after", args.after), ("wall_before", args.before)) if isinstance(v, WallTime)}
     if walls and getattr(args, "text", None) is None:
         raise ValueError("date-time bounds work with --text; give --after/--before in video time (s or HH:MM:SS)")
+    page = {"limit": args.limit, "offset": args.offset, "include_weak": args.include_weak, "sort": args.sort}
     if getattr(args, "text", None) is not None:
         if args.region is not None:
             raise ValueError("--region applies to --image queries only")
         if not hasattr(lib, "search_text"):
             raise ValueError("text search is not available through the running server; stop it or use its API")
-        moments = lib.search_text(args.text, limit=args.limit, video_id=args.video_id,
+        moments = lib.search_text(args.text, video_id=args.video_id,
                                   after=None if isinstance(args.after, WallTime) else args.after,
-                                  before=None if isinstance(args.before, WallTime) else args.before, **walls)
+                                  before=None if isinstance(args.before, WallTime) else args.before, **walls, **page)
     elif args.clip is not None:
-        moments = _search_clip(lib, args)
+        if args.region is not None:
+            raise ValueError("--region applies to --image queries only")
+        moments = lib.search_clip(args.clip, video_id=args.video_id, after=args.after, before=args.before, **page)
     else:
         image = load_image(args.image)
         if getattr(args, "semantic", False):
             if args.region is not None:
                 x, y, w, h = args.region
                 image = image[y:y + h, x:x + w]
-            moments = lib.search_image_semantic(image, limit=args.limit, video_id=args.video_id, after=args.after,
-                                                before=args.before)
+            moments = lib.search_image_semantic(image, video_id=args.video_id, after=args.after,
+                                                before=args.before, **page)
         else:
-            moments = lib.search_image(image, limit=args.limit, video_id=args.video_id, after=args.after,
-                                       before=args.before, region=args.region, refine=getattr(args, "refine", None))
+            moments = lib.search_image(image, video_id=args.video_id, after=args.after, before=args.before,
+                                       region=args.region, refine=getattr(args, "refine", None), **page)
+    weak, more = getattr(moments, "weak", 0), getattr(moments, "next_offset", None)
     if args.json:
-        print(json.dumps({"results": [m.to_dict() for m in moments]}, indent=2))
+        print(json.dumps({"results": [m.to_dict() for m in moments], "weak": weak, "next_offset": more}, indent=2))
         return 0
     if not moments:
         print("no matching moments")
-    for i, m in enumerate(moments, 1):
+    for i, m in enumerate(moments, 1 + args.offset):
         where = (f"clip {fmt_time(m.extra['query_start'])}-{fmt_time(m.extra['query_end'])}"
                  if "query_start" in m.extra else f"best {fmt_time(m.timestamp)}")
+        sure = f"  ({m.extra['confidence']})" if m.extra.get("confidence") else ""
         print(f"{i:2d}. {m.score:.3f}  {Path(m.path).name}  {fmt_time(m.start)}-{fmt_time(m.end)}  "
-              f"{where}  [{m.video_id}]")
+              f"{where}  [{m.video_id}]{sure}")
         if m.extra.get("why"):
             print(f"      why: {'; '.join(m.extra['why'])}")
+    if weak and not args.include_weak:
+        print(f"({weak} weak result{'s' if weak != 1 else ''} below the no-match floor left out: --include-weak shows them)")
+    if more is not None:
+        print(f"(more: --offset {more})")
     return 0
 
 

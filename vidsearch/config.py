@@ -21,7 +21,7 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_COPY_MODEL | ``distilled`` | SSCD variant: ``distilled`` (fast) or ``full`` |
 | VIDSEARCH_SEMANTIC | ``1`` | compute the EfficientNet semantic embedding (``0`` to skip) |
 | VIDSEARCH_MOMENT_GAP | ``2.0`` | frame hits closer than this (s) in one video merge into one moment |
-| VIDSEARCH_IMAGE_REFINE | ``0`` | image search: re-check the first moment's timestamp against a few decoded seconds of its video (local-feature matching of the query with frames around the best stored frames; vidsearch/search/refine.py). Measured on the real clips: 93.1% -> 96.5% of edited stills within 1.5 s, median time error 0.2 -> 0.05 s, for about +0.15 s median / +0.55 s p95 per query on 2 CPU cores (docs/benchmarks.md "Image search"). This is the default of the API (``refine`` per request) and the library; the CLI (``--refine``, on unless ``--no-refine``) and the search page ask for it. Off here by default: that cost at high query rates, and it needs the video file where the search runs (without it the stored answer stands) |
+| VIDSEARCH_IMAGE_REFINE | ``1`` | image search: re-check the first moment's timestamp against a few decoded seconds of its video (local-feature matching of the query with frames around the best stored frames, never leaving the moment; vidsearch/search/refine.py): the default of the CLI, the API (``refine`` per request) and the search page. Measured on the real clips (docs/benchmarks.md "Image search", docs/moments.md). ``0``: the stored answer (one frame a sample period), for very high query rates; it also stands when the video file is not where the search runs |
 | VIDSEARCH_CONCEPTS | ``1`` | text search: store each keyframe's concept vector (ConSE over EfficientNet's ImageNet classes; needs VIDSEARCH_SEMANTIC=1) |
 | VIDSEARCH_CONCEPT_TOP_K | ``20`` | classes mixed into a concept vector |
 | VIDSEARCH_OCR | ``1`` | text search: read text on screen with Tesseract (keyframes whose picture or text regions changed) |
@@ -104,7 +104,7 @@ class Settings:
     copy_model: str = "distilled"
     semantic: bool = True
     moment_gap: float = 2.0
-    image_refine: bool = False
+    image_refine: bool = True
     concepts: bool = True
     concept_top_k: int = 20
     ocr: bool = True
@@ -194,7 +194,7 @@ class Settings:
             copy_model=get("COPY_MODEL", "distilled", str).lower(),
             semantic=get("SEMANTIC", True, parse_bool),
             moment_gap=get("MOMENT_GAP", 2.0, float),
-            image_refine=get("IMAGE_REFINE", False, parse_bool),
+            image_refine=get("IMAGE_REFINE", True, parse_bool),
             concepts=get("CONCEPTS", True, parse_bool),
             concept_top_k=get("CONCEPT_TOP_K", 20, int),
             ocr=get("OCR", True, parse_bool),

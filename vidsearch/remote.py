@@ -29,6 +29,7 @@ from vidsearch.catalog import VideoRecord
 from vidsearch.config import Settings
 from vidsearch.index.lock import StoreLocked
 from vidsearch.records import Match, Moment
+from vidsearch.search.moment import Moments
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,10 @@ def _form_fields(**kw) -> dict[str, str]:
     for key, value in kw.items():
         if value is None:
             continue
-        out[key] = ",".join(str(int(v)) for v in value) if key == "region" else str(value)
+        if key == "region":
+            out[key] = ",".join(str(int(v)) for v in value)
+        else:
+            out[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     return out
 
 
@@ -205,31 +209,31 @@ class RemoteLibrary:
         body, ctype = _multipart(files, _form_fields(**form))
         return self._results(lambda: self._call("POST", "/api/v1/search", body, ctype))
 
-    def _results(self, ask) -> list[Moment]:
+    def _results(self, ask) -> Moments:
         """The moments of a search answer; errors as a local search reports them."""
         try:
             answer = ask()
         except ApiAnswer as exc:
             if exc.code == "video_not_found":
-                return []  # as a local search filtered to an unknown video
+                return Moments()  # as a local search filtered to an unknown video
             if exc.status in (400, 413, 415):
                 raise ValueError(str(exc)) from None
             raise
-        return [self._moment(m) for m in answer["results"]]
+        return Moments([self._moment(m) for m in answer["results"]], weak=answer.get("weak", 0),
+                       next_offset=answer.get("next_offset"))
 
     def search_image(self, image, *, limit: int = 10, video_id: str | None = None, after: float | None = None,
-                     before: float | None = None, region=None, refine: bool | None = None) -> list[Moment]:
+                     before: float | None = None, region=None, refine: bool | None = None, **page) -> Moments:
         from PIL import Image
 
         buf = io.BytesIO()
         Image.fromarray(image).save(buf, format="PNG")  # lossless: the server sees the same pixels
         return self._search({"image": ("query.png", buf.getvalue(), "image/png")}, limit=limit, video_id=video_id,
-                            after=after, before=before, region=region,
-                            refine=None if refine is None else ("true" if refine else "false"))
+                            after=after, before=before, region=region, refine=refine, **page)
 
     def search_text(self, text: str, *, limit: int = 10, video_id: str | None = None, after: float | None = None,
                     before: float | None = None, wall_after: float | None = None,
-                    wall_before: float | None = None) -> list[Moment]:
+                    wall_before: float | None = None, **page) -> Moments:
         """``POST /api/v1/search`` with JSON ``{"text": ...}``. Video-time bounds go as seconds; a
         wall-clock bound (seconds since the epoch) as an ISO date-time with its zone, which the
         server parses as the CLI does, so both run the same query."""
@@ -238,12 +242,13 @@ class RemoteLibrary:
                 raise ValueError(f"give {name} either in video time or as a date-time, not both")
         body = {"text": text, "limit": min(int(limit), 100), "video_id": video_id,
                 "after": _iso(wall_after) if wall_after is not None else after,
-                "before": _iso(wall_before) if wall_before is not None else before}
+                "before": _iso(wall_before) if wall_before is not None else before, **page}
         return self._results(lambda: self._json("POST", "/api/v1/search", {k: v for k, v in body.items() if v is not None}))
 
-    def search_clip(self, path: str | Path, *, limit: int = 10) -> list[Moment]:
+    def search_clip(self, path: str | Path, *, limit: int = 10, **kw) -> Moments:
+        """``kw``: video_id, after, before, offset, include_weak, sort."""
         path = Path(path)
-        return self._search({"clip": (path.name, _read(path), "application/octet-stream")}, limit=min(limit, 100))
+        return self._search({"clip": (path.name, _read(path), "application/octet-stream")}, limit=min(limit, 100), **kw)
 
     def dedup_clip(self, path: str | Path) -> list[Match]:
         path = Path(path)

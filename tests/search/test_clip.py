@@ -24,7 +24,9 @@ def test_a_cut_is_found_with_both_spans(synthetic_library, transform):
     assert best.extra["query_end"] == pytest.approx(DURATION / speed, abs=0.6)
     assert best.start <= best.timestamp <= best.end
     d = best.to_dict()
-    assert set(d) == {"video_id", "path", "start", "end", "timestamp", "score", "thumbnail", "query_start", "query_end"}
+    assert set(d) == {"video_id", "path", "start", "end", "timestamp", "score", "thumbnail", "query_start", "query_end",
+                      "confidence", "why"}
+    assert d["confidence"] == "same footage"
     assert d["thumbnail"] and d["thumbnail"].endswith(".jpg")
     assert [m.score for m in moments] == sorted((m.score for m in moments), reverse=True)
 

@@ -32,7 +32,9 @@ def test_search_by_a_frame_finds_that_moment_first(live, query_png):
     assert best["start"] <= best["timestamp"] <= best["end"]
     # the CLI's shape, unchanged, plus two URLs
     assert list(best)[: len(CLI_KEYS)] == CLI_KEYS
-    assert set(best) == {*CLI_KEYS, "thumbnail_url", "stream_url"}
+    assert set(best) == {*CLI_KEYS, "confidence", "why", "thumbnail_url", "stream_url"}
+    assert best["confidence"] == "same footage" and best["why"] == ["same picture"]
+    assert r.json["weak"] >= 0 and r.json["next_offset"] in (None, len(results))
     assert best["stream_url"] == f"/api/v1/videos/{live.ids['a']}/stream"
     assert best["thumbnail_url"].startswith(f"/api/v1/videos/{live.ids['a']}/segments/")
 
@@ -81,11 +83,27 @@ def test_refine_is_a_per_request_choice(live, query_png, refine):
     ({"region": "0,0,-5,10"}, "bad_region"),
     ({"region": "5000,5000,10,10"}, "bad_region"),
     ({"refine": "sometimes"}, "bad_refine"),
+    ({"offset": "-1"}, "bad_offset"),
+    ({"offset": "next"}, "bad_offset"),
+    ({"sort": "random"}, "bad_sort"),
+    ({"include_weak": "maybe"}, "bad_include_weak"),
     ({"after": "soon"}, "bad_time"),
     ({"after": "5", "before": "2"}, "bad_time"),
 ])
 def test_malformed_queries_are_400(live, query_png, fields, code):
     assert_json_error(live.search(query_png, **fields), 400, code)
+
+
+def test_weak_results_are_counted_and_given_only_when_asked(live, query_png):
+    plain = live.search(query_png, limit=100).json
+    everything = live.search(query_png, limit=100, include_weak="true").json
+    assert all(m["confidence"] != "weak" for m in plain["results"])
+    weak = [m for m in everything["results"] if m["confidence"] == "weak"]
+    assert len(weak) == plain["weak"] == everything["weak"]
+    assert everything["results"][: len(plain["results"])] == plain["results"]  # the weak ones come last
+    first = live.search(query_png, limit=1, include_weak="true").json
+    second = live.search(query_png, limit=1, offset=str(first["next_offset"]), include_weak="true").json
+    assert [*first["results"], *second["results"]] == everything["results"][:2]
 
 
 def test_search_without_an_image_is_400(live):

@@ -10,6 +10,7 @@ from tests.conftest import make_video
 from tests.web.test_api import assert_json_error
 
 MOMENT_KEYS = {"video_id", "path", "start", "end", "timestamp", "score", "thumbnail", "query_start", "query_end",
+               "confidence", "why",
                "thumbnail_url", "stream_url"}
 
 

@@ -87,8 +87,9 @@ class Batcher:
 
 
 class ImageQueryBatcher:
-    """``search(image, store, limit=, video_id=, start=, end=)`` -> the frame hits that
-    ``store.search_frames(vector_name, embed([image])[0], ...)`` gives, batched with concurrent
+    """``search(image, store, limit=, video_id=, start=, end=)`` -> ``(hits, vector)``: the frame hits
+    that ``store.search_frames(vector_name, embed([image])[0], ...)`` gives and that vector (the
+    caller scores the moments around the hits with it), batched with concurrent
     callers: one batch embeds its pictures and then searches the store for all of them.
 
     (Measured with 8 concurrent clients at 100k frames, `bench/api.py`, three ways in alternation:
@@ -102,11 +103,12 @@ class ImageQueryBatcher:
         self.embed = embed
         self.batcher = Batcher(self._run, max_batch)
 
-    def _run(self, queries: list[tuple[np.ndarray, dict]], store) -> list[list[FrameHit]]:
+    def _run(self, queries: list[tuple[np.ndarray, dict]], store) -> list[tuple[list[FrameHit], np.ndarray]]:
         vectors = self.embed([image for image, _ in queries])
-        return store.search_frames_many(self.vector_name, [{"vector": v, **q} for v, (_, q) in zip(vectors, queries)])
+        hits = store.search_frames_many(self.vector_name, [{"vector": v, **q} for v, (_, q) in zip(vectors, queries)])
+        return list(zip(hits, vectors))
 
     def search(self, image: np.ndarray, store, *, limit: int, video_id: str | None = None,
-               start: float | None = None, end: float | None = None) -> list[FrameHit]:
+               start: float | None = None, end: float | None = None) -> tuple[list[FrameHit], np.ndarray]:
         return self.batcher.submit((image, {"limit": int(limit), "video_id": video_id, "start": start, "end": end}),
                                    store)

@@ -33,6 +33,8 @@ from vidsearch.media import probe, sample_frames
 from vidsearch.media.decode import prefetched
 from vidsearch.records import Match, Moment
 from vidsearch.search.align import Alignment, AlignParams, Track, align, suppress
+from vidsearch.search.confidence import SAME, SIMILAR, confidence, labeller, levels
+from vidsearch.search.moment import Moments, page
 
 FLAT_SIM = 0.6  # a descriptor at least this close to a flat picture's says nothing about the footage
 
@@ -312,14 +314,30 @@ def hits_to_moments(hits: list[ClipHit], settings, limit: int) -> list[Moment]:
     return moments
 
 
-def search_clip(path, *, encoders, store, catalog, settings, limit: int = 10,
-                min_score: float | None = None) -> list[Moment]:
+def search_clip(path, *, encoders, store, catalog, settings, limit: int = 10, min_score: float | None = None,
+                video_id: str | None = None, after: float | None = None, before: float | None = None,
+                offset: int = 0, include_weak: bool = False, sort: str = "score") -> Moments:
     """Ranked moments of indexed videos that share footage with the clip at ``path``; each carries
-    ``query_start``/``query_end`` (where in the clip). ``min_score`` (default: none) drops weaker
-    alignments; dedup applies the calibrated threshold instead."""
+    ``query_start``/``query_end`` (where in the clip) and its ``confidence``. Alignments below the
+    clip floor (:mod:`vidsearch.search.confidence`) are weak: counted, returned only with
+    ``include_weak``. ``min_score`` drops weaker alignments altogether; dedup applies the calibrated
+    threshold instead. ``video_id``, ``after``, ``before``: only moments of that video, overlapping that
+    span of its time."""
     query = describe_clip(path, encoders=encoders, settings=settings)
     hits = locate(query, store=store, catalog=catalog, settings=settings, encoders=encoders)
     if min_score is not None:
         hits = [h for h in hits if h.alignment.score >= min_score]
-    return hits_to_moments(hits, settings, limit)
+    found = [m for m in hits_to_moments(hits, settings, len(hits)) if (video_id is None or m.video_id == video_id)
+             and (after is None or m.end >= after) and (before is None or m.start <= before)]
+    floor = levels("clip").floor
+    strong = [m for m in found if m.score >= floor]
+    weak = [m for m in found if m.score < floor]
+    records = {m.video_id: catalog.get(m.video_id) for m in found} if sort == "time" else {}
+    return page(strong, weak if include_weak else [], weak_count=len(weak), limit=limit, offset=offset, sort=sort,
+                records=records, label=labeller("clip", why=_clip_reason))
 
+
+def _clip_reason(m: Moment) -> list[str]:
+    what = {SAME: "the same footage", SIMILAR: "footage like the clip's"}.get(confidence("clip", m.score),
+                                                                              "a faint resemblance to the clip")
+    return [f"{what}: {m.extra['query_start']:.1f}-{m.extra['query_end']:.1f} s of the clip"]

@@ -10,31 +10,37 @@ from __future__ import annotations
 import numpy as np
 
 from vidsearch.media.image import resize_short_side
-from vidsearch.records import Moment
-from vidsearch.search.moment import frames_to_ask, moments_from_hits
+from vidsearch.search.confidence import labeller, levels
+from vidsearch.search.moment import Moments, build_moments, frames_to_ask, vector_profile
 from vidsearch.search.refine import refine_moment
 
 
 def search_image(image: np.ndarray, *, encoders, store, catalog, settings, limit: int = 10,
                  video_id: str | None = None, after: float | None = None, before: float | None = None,
                  region: tuple[int, int, int, int] | None = None, batcher=None,
-                 refine: bool | None = None) -> list[Moment]:
+                 refine: bool | None = None, offset: int = 0, include_weak: bool = False,
+                 sort: str = "score") -> Moments:
     """``batcher``: a :class:`vidsearch.search.batch.ImageQueryBatcher` shared by concurrent callers (a
     server), which embeds and searches their pictures together; the answer is the same. ``refine``:
     re-check the first moment's timestamp against the decoded video (:mod:`vidsearch.search.refine`);
-    ``None``: as ``settings.image_refine`` (VIDSEARCH_IMAGE_REFINE) says."""
+    ``None``: as ``settings.image_refine`` (VIDSEARCH_IMAGE_REFINE) says. ``offset``, ``include_weak``,
+    ``sort``: the page of results (:func:`vidsearch.search.moment.build_moments`)."""
     if region is not None:
         x, y, w, h = region
         image = image[max(0, y): y + h, max(0, x): x + w]
         if image.size == 0:
             raise ValueError(f"region {region} lies outside the {image.shape[1]}x{image.shape[0]} image")
     query = resize_short_side(image, settings.frame_size)
+    ask = frames_to_ask(offset + limit)
     if batcher is not None:
-        hits = batcher.search(query, store, limit=frames_to_ask(limit), video_id=video_id, start=after, end=before)
+        hits, vector = batcher.search(query, store, limit=ask, video_id=video_id, start=after, end=before)
     else:
         vector = encoders.copy.embed([query])[0]
-        hits = store.search_frames("copy", vector, frames_to_ask(limit), video_id=video_id, start=after, end=before)
-    moments = moments_from_hits(hits, catalog, settings, limit=limit)
-    if (settings.image_refine if refine is None else refine) and moments:
+        hits = store.search_frames("copy", vector, ask, video_id=video_id, start=after, end=before)
+    kind = "image" if region is None else "region"
+    profile = vector_profile(store, "copy", vector, 1.0 / settings.sample_fps)
+    moments = build_moments(hits, profile, catalog, settings, floor=levels(kind).floor, limit=limit, offset=offset,
+                            include_weak=include_weak, sort=sort, label=labeller(kind))
+    if (settings.image_refine if refine is None else refine) and moments and offset == 0 and sort == "score":
         moments[0] = refine_moment(image, moments[0], hits, catalog=catalog, settings=settings)
     return moments

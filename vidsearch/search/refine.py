@@ -22,8 +22,11 @@ The refinement re-checks the first moment against the source video:
    descriptor, by design, treats as one.
 4. The frame with the most inliers (at least ``MIN_INLIERS``) gives the timestamp; a winning
    static-run keyframe gives its run's middle sample (:func:`vidsearch.search.moment.best_time`).
-   Otherwise, or when the video file is gone or changed since it was indexed, the moment is
-   returned unchanged.
+   The instant never leaves the moment (the run of frames that match as well as its best), and
+   when the stored answer is a still run, a frame beside it must beat the run's own frame by
+   ``HOLD`` times its inliers: inlier counts are noisy, and a still run that matches as well as
+   any frame near it is where the picture is. Otherwise, or when the video file is gone or changed since it was indexed,
+   the moment is returned unchanged.
 
 Measured on the shared clips (docs/benchmarks.md "Image search / Quality"): edited stills right
 within 1.5 s 93.1% -> 96.5% (the 80 % frames, held out while choosing: 221 -> 228 of 240), median
@@ -53,6 +56,7 @@ ORB_FEATURES = 1500
 RATIO = 0.8  # Lowe's ratio test
 RANSAC_PX = 3.0
 JOIN_S = 10.0  # windows closer than this are decoded in one pass (see _decode_spans)
+HOLD = 1.25  # a frame beside a still run must have this many times the run's inliers to move the instant
 
 
 def _gray(image: np.ndarray, short_side: int) -> np.ndarray:
@@ -159,6 +163,7 @@ def refine_moment(image: np.ndarray, moment: Moment, hits: list[FrameHit], *, ca
         return moment
     best: tuple[int, float, float] | None = None  # (inliers, -distance to the best hit, time)
     top = cands[0].timestamp
+    own: tuple[float, int] | None = None  # (distance, inliers) of the decoded frame nearest the stored answer
     try:
         matcher = FeatureMatcher(_gray(np.asarray(image, dtype=np.uint8), settings.frame_size))
         windows = _windows(cands, period)
@@ -174,12 +179,19 @@ def refine_moment(image: np.ndarray, moment: Moment, hits: list[FrameHit], *, ca
                     key = (matcher.inliers(_gray(f.image, settings.frame_size)), -abs(f.timestamp - top), f.timestamp)
                     if best is None or key > best:
                         best = key
+                    if own is None or -key[1] < own[0]:
+                        own = (-key[1], key[0])
     except Exception as exc:  # a file that cannot be decoded now (or a picture ORB cannot read) keeps the stored answer
         log.warning("%s: image refinement skipped (%s)", rec.path, exc)
         return moment
     if best is None or best[0] < MIN_INLIERS:
         return moment
     t = best[2]
+    if not moment.start - period / 2 - 1e-3 <= t <= moment.end + 1e-3:
+        return moment  # outside the run that matches as well as the best stored frame
+    if (own is not None and _static(cands[0], period) and abs(t - top) > period / DENSITY / 2 + 1e-3
+            and best[0] < HOLD * own[1]):
+        return moment  # a still run is where its picture is, unless a frame beside it is clearly better
     for h in cands:  # a static run's keyframe stands for its run
         if _static(h, period) and abs(h.timestamp - t) <= 1e-3 + period / DENSITY / 2:
             t = best_time(h, period)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from vidsearch.records import Moment
-from vidsearch.search.moment import moments_for_vector
+from vidsearch.search.confidence import labeller, levels
+from vidsearch.search.moment import Moments, moments_for_vector
 
 
 def search_image_semantic(image: np.ndarray, *, encoders, store, catalog, settings, limit: int = 10,
                           video_id: str | None = None, after: float | None = None,
-                          before: float | None = None) -> list[Moment]:
+                          before: float | None = None, **page) -> Moments:
     from vidsearch.index.store import JOINT, SEMANTIC
 
     joint = encoders.joint
@@ -24,8 +24,7 @@ def search_image_semantic(image: np.ndarray, *, encoders, store, catalog, settin
         name, vector = SEMANTIC, encoders.semantic.embed([image])[0]
     else:
         raise ValueError("semantic image search needs VIDSEARCH_JOINT_MODEL or VIDSEARCH_SEMANTIC=1")
-    moments = moments_for_vector(store, catalog, settings, name, vector, limit=limit, video_id=video_id,
-                                 after=after, before=before)
-    for m in moments:
-        m.extra["why"] = [f"{'image-text model' if name == JOINT else 'semantic features'} {m.score:.2f}"]
-    return moments
+    what = "image-text model" if name == JOINT else "semantic features"
+    label = labeller("semantic", why=lambda m: [f"looks alike ({what}, similarity {m.score:.2f} of 1)"])
+    return moments_for_vector(store, catalog, settings, name, vector, limit=limit, video_id=video_id, after=after,
+                              before=before, floor=levels("semantic").floor, label=label, **page)

@@ -46,7 +46,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vidsearch.records import FrameHit, Moment
-from vidsearch.search.moment import merge_hits
+from vidsearch.search.confidence import labeller, levels
+from vidsearch.search.moment import MAX_SORTED, Moments, merge_hits, page
 
 W_CONCEPT, W_JOINT, W_TEXT = 0.8, 0.9, 0.9
 KEEP = 0.8  # frames scoring below this share of their video's best do not extend its moments
@@ -161,15 +162,17 @@ def _key(hit: FrameHit) -> tuple[str, float]:
 
 def search_text(query: str, *, encoders, store, catalog, settings, limit: int = 10, video_id: str | None = None,
                 after: float | None = None, before: float | None = None, wall_after: float | None = None,
-                wall_before: float | None = None, candidates: int | None = None) -> list[Moment]:
-    """Moments that match a free-text query, best first; each with ``extra["why"]``."""
+                wall_before: float | None = None, candidates: int | None = None, offset: int = 0,
+                include_weak: bool = False, sort: str = "score") -> Moments:
+    """Moments that match a free-text query, best first; each with ``extra["why"]`` and
+    ``extra["confidence"]``; a page of ``limit`` from ``offset`` (see :func:`vidsearch.search.moment.page`)."""
     from vidsearch.index.store import CONCEPT, JOINT
     from vidsearch.models.detectors import query_colours
 
     if limit < 1:
-        return []
+        return Moments()
     q = parse_query(query)
-    k = candidates or max(200, 20 * limit)
+    k = candidates or max(200, 20 * (offset + limit))
     filters = dict(video_id=video_id, start=after, end=before)
     walls = {n: v for n, v in (("wall_after", wall_after), ("wall_before", wall_before)) if v is not None}
     frames: dict[tuple[str, float], _Frame] = {}
@@ -237,8 +240,14 @@ def search_text(query: str, *, encoders, store, catalog, settings, limit: int = 
             f.colour = (colours[0], share)
             c *= 1 - COLOUR_WEIGHT + COLOUR_WEIGHT * min(1.0, share / COLOUR_FULL)
         f.score = 1 - (1 - W_CONCEPT * c) * (1 - W_JOINT * f.joint) * (1 - W_TEXT * f.text)
-    return _moments([f for f in frames.values() if f.score > 0], q, sims, encoders, catalog, settings, limit,
-                    segments_of, after=after)
+    want = offset + limit + 1 if sort == "score" else MAX_SORTED
+    found, records = _moments([f for f in frames.values() if f.score > 0], q, sims, encoders, catalog, settings, want,
+                              segments_of, after=after)
+    floor = levels("text").floor
+    strong = [m for m in found if m.score >= floor]
+    weak = [m for m in found if m.score < floor]
+    return page(strong, weak if include_weak else [], weak_count=len(weak), limit=limit, offset=offset, sort=sort,
+                records=records, label=labeller("text", why=lambda m: m.extra["why"]))
 
 
 def _snap(spans, segments_of, videos: set[str]) -> None:
@@ -280,7 +289,7 @@ def centred(start: float, end: float, period: float, duration: float | None = No
 
 
 def _moments(frames: list[_Frame], q: ParsedQuery, sims, encoders, catalog, settings, limit: int,
-             segments_of=None, after: float | None = None) -> list[Moment]:
+             segments_of=None, after: float | None = None) -> tuple[list[Moment], dict]:
     period = 1.0 / settings.sample_fps
     by_video: dict[str, list[_Frame]] = defaultdict(list)
     for f in frames:
@@ -329,25 +338,29 @@ def _moments(frames: list[_Frame], q: ParsedQuery, sims, encoders, catalog, sett
         start, end = centred(span.start, span.end, period, rec.duration, after)
         moments.append(Moment(
             video_id=span.video_id, path=rec.path, start=start, end=end, timestamp=span.timestamp, score=score,
-            thumbnail=str(thumb) if thumb.exists() else None, extra={"why": why(f, sims, encoders)},
+            thumbnail=str(thumb) if thumb.exists() else None, extra={"why": why(f, q, sims, encoders)},
         ))
         if len(moments) == limit:
             break
-    return moments
+    return moments, records
 
 
-def why(f: _Frame, sims, encoders) -> list[str]:
+def why(f: _Frame, q: ParsedQuery, sims, encoders) -> list[str]:
     out = []
     if f.text > 0:
         out.append(f"text on screen: '{' '.join(f.text_words)}'")
     if f.concept >= 0.15 and sims is not None and encoders.concepts is not None:
         top = f.hit.extra.get("concepts") or []
         named = encoders.concepts.explain(sims, top, limit=2)
-        out.extend(f"concept: {name} {weight:.2f}" for name, weight in named)
-        if not named:
-            out.append(f"concept match {f.concept:.2f}")
+        # a class name is shown only when it says what was asked ("sports car" for "red car"); a
+        # neighbour that only sounds near ("unicycle" for "bicycle") would mislead
+        words = {w for w in tokens(q.text) if len(w) >= 3}
+        said = [name for name, _ in named if words & set(tokens(name))]
+        out.extend(f"shows: {name}" for name in said)
+        if not said:
+            out.append(f"the picture resembles '{q.text}' (picture classifier)")
     if f.colour is not None and f.colour[1] >= 0.01:  # a named colour that is there (0.00 explains nothing)
-        out.append(f"colour: {f.colour[0]} {f.colour[1]:.2f}")
+        out.append(f"colour: {f.colour[0]} ({f.colour[1]:.0%} of the picture)")
     if f.joint > 0:
-        out.append(f"image-text model {f.joint:.2f}")
+        out.append(f"image-text model: {f.joint:.2f} of 1")
     return out

@@ -28,7 +28,7 @@ def _error(description: str) -> dict:
 
 
 ERROR_CODES = (
-    "bad_request, bad_limit, bad_time, bad_region, bad_text, no_image, no_file, bad_path, no_videos, not_supported, "
+    "bad_request, bad_limit, bad_offset, bad_sort, bad_include_weak, bad_time, bad_region, bad_text, no_image, no_file, bad_path, no_videos, not_supported, "
     "unauthorized, path_not_allowed, not_found, video_not_found, job_not_found, thumbnail_not_found, "
     "file_missing, method_not_allowed, video_busy, payload_too_large, unsupported_media_type, "
     "range_not_satisfiable, insufficient_storage, internal_error, model_unavailable"
@@ -67,8 +67,12 @@ SCHEMAS: dict = {
             "query_start": {"type": "number", "minimum": 0, "description": "clip queries: where in the clip (s)"},
             "query_end": {"type": "number", "minimum": 0, "description": "clip queries"},
             "why": {"type": "array", "items": {"type": "string"},
-                    "description": "text queries: the signals that matched at the best frame, e.g. "
-                                   "\"concept: sulphur-crested cockatoo 0.71\", \"text on screen: 'exit'\""},
+                    "description": "why it matched, in plain words: \"same picture (edited)\", \"shows: "
+                                   "sulphur-crested cockatoo\", \"text on screen: 'exit'\""},
+            "confidence": {"type": "string", "enum": ["same footage", "similar", "weak"],
+                           "description": "same footage: a copy of the query's picture or footage, even edited; "
+                                          "similar: above the no-match floor; weak: below it (only with "
+                                          "include_weak). Calibrated on footage never indexed (docs/moments.md)"},
         },
     },
     "Match": {
@@ -171,8 +175,13 @@ SCHEMAS: dict = {
     },
     "SearchResults": {
         "type": "object",
-        "required": ["results"],
-        "properties": {"results": {"type": "array", "items": _ref("Moment")}},
+        "required": ["results", "weak", "next_offset"],
+        "properties": {
+            "results": {"type": "array", "items": _ref("Moment")},
+            "weak": {"type": "integer", "minimum": 0,
+                     "description": "results below the no-match floor (left out unless include_weak)"},
+            "next_offset": _nullable("integer", description="the offset of the next page; null: no more"),
+        },
     },
     "VideoList": {
         "type": "object",
@@ -232,8 +241,14 @@ def _search_form() -> dict:
             "region": {"type": "string", "description": "x,y,w,h in pixels of the image: search only that part "
                                                         "(images only)"},
             "refine": {"type": "boolean", "description": "images only: re-check the first moment's timestamp "
-                       "against the decoded video (more exact, about 0.15 s more per query); default: the "
-                       "server's VIDSEARCH_IMAGE_REFINE (off unless set). The search page sends true"},
+                       "against the decoded video (more exact); default: the server's VIDSEARCH_IMAGE_REFINE "
+                       "(on unless set off)"},
+            "offset": {"type": "integer", "minimum": 0, "maximum": 1000, "default": 0,
+                       "description": "skip this many results (a next page: the answer's next_offset)"},
+            "sort": {"type": "string", "enum": ["score", "time"], "default": "score",
+                     "description": "score: best first; time: wall-clock time where known, else video then time"},
+            "include_weak": {"type": "boolean", "default": False,
+                             "description": "also the results below the no-match floor, marked confidence weak"},
         },
     }
 
@@ -251,6 +266,12 @@ def _search_json() -> dict:
             "video_id": {"type": ["string", "null"], "description": "search only this video"},
             "after": {**bound, "description": "only moments after this time; " + bound["description"]},
             "before": {**bound, "description": "only moments before this time; " + bound["description"]},
+            "offset": {"type": ["integer", "null"], "minimum": 0, "maximum": 1000, "default": 0,
+                       "description": "skip this many results (a next page: the answer's next_offset)"},
+            "sort": {"type": ["string", "null"], "enum": ["score", "time", None], "default": "score",
+                     "description": "score: best first; time: wall-clock time where known, else video then time"},
+            "include_weak": {"type": ["boolean", "null"], "default": False,
+                             "description": "also the results below the no-match floor, marked confidence weak"},
         },
     }
 

@@ -9,9 +9,15 @@ multipart/form-data fields (the same meaning and formats as ``vidsearch search``
 | video_id | no | search only this video |
 | after, before | no | only moments inside this span of video time: seconds or [HH:]MM:SS; with ``text`` also a wall-clock date-time (``YYYY-MM-DDTHH:MM[:SS][+zone]``) for recordings whose start is known |
 | region | no | ``x,y,w,h`` in pixels of the image: search only that part of it (images only) |
+| offset | no | skip this many results (the next page starts at the answer's ``next_offset``), 0..1000 |
+| sort | no | ``score`` (default, best first) or ``time`` (wall-clock time where known, else video then time) |
+| include_weak | no | ``true``: also the results below the no-match floor, marked ``"confidence": "weak"`` |
 
-A text query may also be sent as JSON: ``{"text": ..., "limit": ..., "video_id": ..., "after": ...,
-"before": ...}``, where ``after``/``before`` are seconds (a number) or a string as above. Times are
+The answer is ``{"results": [...], "weak": N, "next_offset": K|null}``: ``weak`` counts the results
+left below the floor (:mod:`vidsearch.search.confidence`); each result has ``confidence`` ("same
+footage", "similar" or "weak") and ``why`` in plain words. A text query may also be sent as JSON:
+``{"text": ..., "limit": ..., "video_id": ..., "after": ..., "before": ..., "offset": ..., "sort": ...,
+"include_weak": ...}``, where ``after``/``before`` are seconds (a number) or a string as above. Times are
 parsed by :func:`vidsearch.cli.parse_time` / :func:`vidsearch.cli.parse_when`, the CLI's own
 definitions. A clip's moments also carry ``query_start``/``query_end`` (where in the clip); a text
 query's moments carry ``why`` (the signals that matched).
@@ -55,6 +61,8 @@ dedup_bp.before_request(_query_upload)
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
+MAX_OFFSET = 1000
+SORTS = ("score", "time")
 MAX_TEXT = 1000  # characters of a text query
 MAX_JSON_BYTES = 64 * 1024
 
@@ -103,6 +111,46 @@ def _text(raw) -> str:
     return text
 
 
+def _offset(raw) -> int:
+    """``offset`` from a form field (text) or JSON (a whole number)."""
+    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+        return 0
+    if isinstance(raw, str):
+        try:
+            raw = int(raw.strip())
+        except ValueError:
+            raise _bad("bad_offset", f"offset must be a whole number, not {raw!r}") from None
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= MAX_OFFSET:
+        raise _bad("bad_offset", f"offset must be a whole number from 0 to {MAX_OFFSET}, not {raw!r}")
+    return raw
+
+
+def _sort(raw) -> str:
+    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+        return "score"
+    if not isinstance(raw, str) or raw.strip() not in SORTS:
+        raise _bad("bad_sort", f"sort must be one of {', '.join(SORTS)}, not {raw!r}")
+    return raw.strip()
+
+
+def _weak(raw) -> bool:
+    if raw is None or isinstance(raw, bool):
+        return bool(raw)
+    if isinstance(raw, str):
+        return bool(_parsed("include_weak", raw, parse_bool, "bad_include_weak"))
+    raise _bad("bad_include_weak", f"include_weak must be true or false, not {raw!r}")
+
+
+def _page(get) -> dict:
+    """The page fields (offset, sort, include_weak) of a form or a JSON body."""
+    return {"offset": _offset(get("offset")), "sort": _sort(get("sort")), "include_weak": _weak(get("include_weak"))}
+
+
+def _answer(moments):
+    return jsonify({"results": [moment_json(m) for m in moments], "weak": getattr(moments, "weak", 0),
+                    "next_offset": getattr(moments, "next_offset", None)})
+
+
 def _json_limit(raw) -> int:
     if raw is None:
         return DEFAULT_LIMIT
@@ -140,7 +188,7 @@ def _check_video(video_id: str | None) -> None:
                 raise ApiError(404, "video_not_found", f"no video with id {video_id!r}")
 
 
-def _search_text(text: str, *, limit: int, video_id, after, before):
+def _search_text(text: str, *, limit: int, video_id, after, before, page: dict):
     """As ``vidsearch search --text``: a date-time bound filters on wall-clock time, seconds on video time."""
     _check_order(after, before)
     _check_video(video_id)
@@ -148,10 +196,10 @@ def _search_text(text: str, *, limit: int, video_id, after, before):
     try:  # encoding the query runs outside the library lock; store and catalog calls take it
         moments = library().concurrent().search_text(
             text, limit=limit, video_id=video_id, after=None if isinstance(after, WallTime) else after,
-            before=None if isinstance(before, WallTime) else before, **walls)
+            before=None if isinstance(before, WallTime) else before, **walls, **page)
     except ValueError as exc:  # e.g. a query without words
         raise _bad("bad_text", str(exc)) from None
-    return jsonify({"results": [moment_json(m) for m in moments]})
+    return _answer(moments)
 
 
 def _search_json():
@@ -168,7 +216,8 @@ def _search_json():
     if video_id is not None and not isinstance(video_id, str):
         raise _bad("bad_request", "video_id must be a string")
     return _search_text(text, limit=limit, video_id=(video_id or "").strip() or None,
-                        after=_json_time("after", body.get("after")), before=_json_time("before", body.get("before")))
+                        after=_json_time("after", body.get("after")), before=_json_time("before", body.get("before")),
+                        page=_page(body.get))
 
 
 def _clip_path(upload) -> str:
@@ -199,6 +248,7 @@ def search():
         raise _bad("no_image", "no query: send text in the field 'text' (or JSON {\"text\": ...}), a picture in "
                                "the multipart field 'image' or a video in 'clip'")
     limit = _limit(request.form.get("limit"))
+    page = _page(request.form.get)
     video_id = (request.form.get("video_id") or "").strip() or None
     if text is not None:
         if request.form.get("region", "").strip():
@@ -207,7 +257,7 @@ def search():
             raise _bad("bad_refine", "refine applies to image queries only")
         return _search_text(_text(text), limit=limit, video_id=video_id,
                             after=_optional("after", parse_when, "bad_time"),
-                            before=_optional("before", parse_when, "bad_time"))
+                            before=_optional("before", parse_when, "bad_time"), page=page)
     after = _optional("after", parse_time, "bad_time")
     before = _optional("before", parse_time, "bad_time")
     _check_order(after, before)
@@ -219,8 +269,7 @@ def search():
             raise _bad("bad_region", "region applies to image queries only")
         if refine is not None:
             raise _bad("bad_refine", "refine applies to image queries only")
-        moments = _search_clip(clip, limit=limit, video_id=video_id, after=after, before=before)
-        return jsonify({"results": [moment_json(m) for m in moments]})
+        return _answer(_search_clip(clip, limit=limit, video_id=video_id, after=after, before=before, page=page))
 
     try:  # decoding the picture needs no lock; without a region, a JPEG only needs the frame size
         shrink = library().settings.frame_size if region is None else None
@@ -230,24 +279,22 @@ def search():
     try:  # the embedding runs outside the library lock; store and catalog calls take it
         moments = library().concurrent().search_image(picture, limit=limit, video_id=video_id, after=after,
                                                       before=before, region=region, batcher=library().image_batcher,
-                                                      refine=refine)
+                                                      refine=refine, **page)
     except ValueError as exc:  # e.g. a region outside the picture
         raise _bad("bad_region" if region is not None else "bad_request", str(exc)) from None
-    return jsonify({"results": [moment_json(m) for m in moments]})
+    return _answer(moments)
 
 
-def _search_clip(upload, *, limit, video_id, after, before) -> list:
-    """As ``vidsearch search --clip``: rank many alignments, then filter, then cut to ``limit``.
-    Decoding and embedding the clip run outside the library lock (:meth:`SerialLibrary.concurrent`)."""
+def _search_clip(upload, *, limit, video_id, after, before, page):
+    """As ``vidsearch search --clip``. Decoding and embedding the clip run outside the library lock
+    (:meth:`SerialLibrary.concurrent`)."""
     path = _clip_path(upload)
     try:
         check_video(path, safe_name(upload.filename))
-        moments = library().concurrent().search_clip(path, limit=max(limit * 10, 100))
+        return library().concurrent().search_clip(path, limit=limit, video_id=video_id, after=after, before=before,
+                                                  **page)
     except MediaError as exc:
         raise _media_error(upload, exc) from None
-    moments = [m for m in moments if (video_id is None or m.video_id == video_id)
-               and (after is None or m.end >= after) and (before is None or m.start <= before)]
-    return moments[:limit]
 
 
 @dedup_bp.post("")

@@ -13,6 +13,9 @@
   const fields = { x: $("region-x"), y: $("region-y"), w: $("region-w"), h: $("region-h") };
   const DROP_TEXT = dropText.innerHTML;
   let file = null, kind = "image", results = [], current = null;
+  let asked = null, weak = 0, nextOffset = null; // the last search's form, its weak count, where more starts
+  const LEAD_S = 1.5; // a result plays from this long before its best instant
+  const moreButton = $("more-results"), weakButton = $("show-weak");
   let region = null; // {x, y, w, h} in pixels of the ORIGINAL picture, or null: the whole picture
 
   const { fmt, baseName, el } = window.vidsearchUI;
@@ -133,7 +136,7 @@
     if (file && textInput.value.trim()) setStatus(`${file.name} is chosen and will be searched: remove it to search by text.`);
   });
 
-  input.addEventListener("change", () => choose(input.files[0]));
+  input.addEventListener("change", () => { choose(input.files[0]); if (file) form.requestSubmit(); }); // as a drop does
   window.vidsearchUI.dropZone(drop, (files) => { choose(files[0]); form.requestSubmit(); });
 
   form.addEventListener("submit", async (e) => {
@@ -150,11 +153,17 @@
       data.delete("text");
       data.set(kind, file, file.name);
       if (kind !== "image" || !region) data.delete("region");
-      if (kind === "image") data.set("refine", "true"); // one person waiting: the exact timestamp is worth 0.15 s
     } else {
       data.delete("region");
       data.set("text", text);
     }
+    clearPlayer(); // a new search: the old player goes
+    asked = data;
+    await run(data, false);
+  });
+
+  // POST the search (``more``: the next page, appended); render and say what was left out
+  async function run(data, more) {
     showError("");
     submit.disabled = true;
     form.setAttribute("aria-busy", "true");
@@ -163,17 +172,46 @@
       : "Searching… (the first search loads the models)", true);
     try {
       const body = await window.vidsearchUI.postForm(form.action, data);
-      results = body.results;
+      results = more ? results.concat(body.results) : body.results;
+      weak = body.weak || 0;
+      nextOffset = body.next_offset == null ? null : body.next_offset;
       render();
-      setStatus(results.length ? `${results.length} moment${results.length === 1 ? "" : "s"} found.` : "No matching moments.");
+      const found = results.length ? `${results.length} moment${results.length === 1 ? "" : "s"} found.` : "No matching moments.";
+      const left = weak && data.get("include_weak") !== "true"
+        ? ` ${weak} weak result${weak === 1 ? "" : "s"} below the no-match level left out.` : "";
+      setStatus(found + left);
+      if (!more && results.length) resultsTitle.scrollIntoView({ behavior: "smooth", block: "start" });
     } catch (err) {
       setStatus("");
       showError("Search failed: " + (err.message || err));
     } finally {
       submit.disabled = false;
       form.removeAttribute("aria-busy");
+      moreButton.hidden = nextOffset === null;
+      weakButton.hidden = !(weak && asked && asked.get("include_weak") !== "true");
     }
+  }
+
+  moreButton.addEventListener("click", () => {
+    if (!asked || nextOffset === null) return;
+    asked.set("offset", String(nextOffset));
+    run(asked, true);
   });
+  weakButton.addEventListener("click", () => {
+    if (!asked) return;
+    asked.set("include_weak", "true");
+    asked.delete("offset");
+    run(asked, false);
+  });
+
+  function clearPlayer() {
+    player.pause();
+    player.removeAttribute("src");
+    player.load();
+    current = null;
+    playerSection.hidden = true;
+    timeline.querySelectorAll(".mark, .span").forEach((m) => m.remove());
+  }
 
   function render() {
     resultsEl.replaceChildren();
@@ -187,9 +225,10 @@
           el("span", { className: "name", title: r.path, textContent: baseName(r.path) }),
           el("span", { className: "time", textContent: `${fmt(r.start)}–${fmt(r.end)}` }),
           el("span", { className: "why", textContent: why(r), title: why(r) }),
-          el("span", { className: "score", textContent: `score ${r.score.toFixed(3)}` })));
+          el("span", { className: "score conf-" + String(r.confidence || "").replace(/\W+/g, "-"),
+                       textContent: `${r.confidence || "match"} · score ${r.score.toFixed(3)} of 1` })));
       button.dataset.index = i;
-      button.setAttribute("aria-label", `${baseName(r.path)}, ${fmt(r.start)} to ${fmt(r.end)}, score ${r.score.toFixed(3)}`);
+      button.setAttribute("aria-label", `${baseName(r.path)}, ${fmt(r.start)} to ${fmt(r.end)}, ${r.confidence || "match"}, best at ${fmt(r.timestamp)}`);
       button.addEventListener("click", () => play(r));
       resultsEl.append(el("li", {}, button));
     });
@@ -209,10 +248,12 @@
   function play(r) {
     current = r;
     playerSection.hidden = false;
-    playerTitle.textContent = `${baseName(r.path)} — ${fmt(r.start)}–${fmt(r.end)}`;
+    playerTitle.textContent = `${baseName(r.path)} — ${fmt(r.start)}–${fmt(r.end)}, best at ${fmt(r.timestamp)}`;
+    player.setAttribute("aria-label", `${baseName(r.path)} from ${fmt(r.timestamp)}`);
     const src = new URL(r.stream_url, location.href).href;
     if (player.src !== src) { player.src = src; player.load(); }
-    seek(r.start);
+    seek(Math.max(0, r.timestamp - LEAD_S)); // a little before the instant, so it is seen arriving
+    player.play().catch(() => {}); // a browser may refuse to start it without a gesture: the controls remain
     resultsEl.querySelectorAll(".result").forEach((b) => {
       b.setAttribute("aria-current", String(results[b.dataset.index] === r));
     });
@@ -222,16 +263,20 @@
     player.focus({ preventScroll: true });
   }
 
+  // the current moment's span, and a mark at the instant of every result in this video (a click plays it)
   function drawTimeline() {
-    timeline.querySelectorAll(".mark").forEach((m) => m.remove());
+    timeline.querySelectorAll(".mark, .span").forEach((m) => m.remove());
     const d = player.duration;
     if (!current || !isFinite(d) || d <= 0) return;
+    const span = el("span", { className: "span", title: `${fmt(current.start)}–${fmt(current.end)}` });
+    span.style.left = (100 * current.start / d) + "%";
+    span.style.width = Math.max(0, 100 * (current.end - current.start) / d) + "%";
+    timeline.append(span);
     results.filter((r) => r.video_id === current.video_id).forEach((r) => {
       const mark = el("button", { type: "button", className: "mark" + (r === current ? " current" : "") });
-      mark.style.left = (100 * r.start / d) + "%";
-      mark.style.width = Math.max(0, 100 * (r.end - r.start) / d) + "%";
-      mark.title = `${fmt(r.start)}–${fmt(r.end)} (score ${r.score.toFixed(3)})`;
-      mark.setAttribute("aria-label", "Jump to " + fmt(r.start));
+      mark.style.left = (100 * r.timestamp / d) + "%";
+      mark.title = `${fmt(r.timestamp)} (${r.confidence || "match"}, ${fmt(r.start)}–${fmt(r.end)})`;
+      mark.setAttribute("aria-label", "Play from " + fmt(r.timestamp));
       mark.addEventListener("click", () => play(r));
       timeline.append(mark);
     });
