@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from vidsearch.config import ConfigError, Settings
+from vidsearch.diskspace import LowDiskSpace
 from vidsearch.index.lock import StoreLocked
 from vidsearch.media.errors import MediaError
 from vidsearch.remote import RemoteError
@@ -280,6 +281,9 @@ def cmd_dedup(lib, args) -> int:
 
 
 def cmd_videos(lib, args) -> int:
+    low = getattr(lib, "disk_warning", lambda: None)()
+    if low:
+        print(f"vidsearch: {low}", file=sys.stderr)
     videos = lib.videos()
     if args.json:
         print(json.dumps({"videos": [v.to_dict() for v in videos]}, indent=2))
@@ -381,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         with lib:
             return {"ingest": cmd_ingest, "search": cmd_search, "videos": cmd_videos,
                     "delete": cmd_delete, "dedup": cmd_dedup}[args.command](lib, args)
-    except (ConfigError, StoreLocked, MediaError, ValueError, RemoteError) as exc:
+    except (ConfigError, StoreLocked, MediaError, ValueError, RemoteError, LowDiskSpace) as exc:
         print(f"vidsearch: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

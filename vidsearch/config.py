@@ -40,7 +40,7 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_MAX_UPLOAD_MB | ``2048`` | web server: largest video upload (``POST /api/v1/videos``) |
 | VIDSEARCH_MAX_QUERY_MB | ``100`` | web server: largest query upload (image or clip for search and dedup) |
 | VIDSEARCH_UPLOAD_DIR | data folder ``/uploads`` | web server: where uploaded videos are stored (under generated names) |
-| VIDSEARCH_MIN_FREE_MB | ``1024`` | free disk (MiB) kept in reserve: an upload that would leave less in the upload folder is refused (507), and so is an ingest (CLI, web job, ``POST /api/v1/videos {"path"}``: 507) while the data folder has less, before anything is written (``vidsearch/diskspace.py``) |
+| VIDSEARCH_MIN_FREE_MB | ``1024`` | free disk (MiB) kept in reserve: an upload that would leave less in the upload folder is refused (507), and so is an ingest (CLI, web job, ``POST /api/v1/videos {"path"}``: 507) while the data folder has less, before anything is written (``vidsearch/diskspace.py``); the embedded store checks it (at least 64 MiB) before every write and is read-only below it |
 | VIDSEARCH_SEGMENT_ENCODER | ``mean`` | segment vector for clip candidates: ``mean`` (mean of the keyframes' copy descriptors, vector ``copy``) or ``temporal`` (also the two-stream CNN-LSTM encoder, vector ``temporal``; docs/temporal.md) |
 | VIDSEARCH_TEMPORAL_WEIGHTS | (unset) | weights file of the temporal encoder; unset: the ones shipped in the package |
 | VIDSEARCH_BROKER_URL | (unset) | ``redis://host:port/db``: Celery mode (``vidsearch ingest`` enqueues, ``vidsearch worker`` indexes); unset: ingestion in-process (docs/scaling.md) |

@@ -19,6 +19,7 @@ import numpy as np
 
 from vidsearch.catalog import Catalog, VideoRecord
 from vidsearch.config import Settings
+from vidsearch.diskspace import LowDiskSpace, check_free_space, release_reserve_if_full, reserve_file
 from vidsearch.index.lock import OwnerLock
 from vidsearch.index.store import open_store
 from vidsearch.ingest.discover import discover
@@ -32,6 +33,8 @@ class Library:
     def __init__(self, settings: Settings, *, encoders: Encoders | None = None):
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # a full disk: give back the reserve file, for the few KiB opening writes (lock, SQLite, store)
+        release_reserve_if_full(reserve_file(settings.data_dir))
         self._lock = None
         if settings.qdrant_url is None:
             self._lock = OwnerLock(settings.lock_path)
@@ -50,6 +53,18 @@ class Library:
             sync_settings(settings, self.catalog)
         for video_id in self.catalog.pending_deletes():  # a process died while deleting it
             self._purge(video_id)
+
+    def disk_warning(self) -> str | None:
+        """A message while the data folder's disk is too low to write (the library is read-only:
+        searches work, ingests and deletes are refused with LowDiskSpace); None otherwise."""
+        if not getattr(self.store, "read_only", False):
+            return None
+        try:
+            check_free_space(self.settings.data_dir, max(self.settings.min_free_mb, 1.0))
+            reason = f"the vector store cannot write in {self.settings.qdrant_path}"
+        except LowDiskSpace as exc:
+            reason = str(exc)
+        return f"read-only until disk space is freed (searches work; ingests are refused): {reason}"
 
     @property
     def owns_folder(self) -> bool:

@@ -163,6 +163,10 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int = 8)
             from workers.owner import OwnerLoop
 
             owner = OwnerLoop(settings, library.store if settings.qdrant_url is None else None).start()
+        low = library.disk_warning()
+        if low:
+            log.warning("%s", low)
+            print(f"vidsearch: {low}", flush=True)
         urls = ", ".join(listen_urls(server))
         print(f"vidsearch: serving {settings.data_dir} at {urls}  (Ctrl+C to stop)", flush=True)
         with _sigterm_stops():

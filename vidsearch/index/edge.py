@@ -25,11 +25,21 @@ Configuration, chosen by measurement (synthetic 512-d unit vectors, 2 CPU cores)
   survives the process dying (killed, crashed) once the call has returned -- the WAL is replayed
   on the next open (tested). Flushing the segments to disk costs 10-130 ms (100k-1M points), too
   much after every 32-frame chunk, so a write call flushes only when ``flush_interval`` seconds
-  (default 2) have passed since the last flush; ``flush()`` and ``close()`` always flush.
+  (default 2) have passed since the last flush; ``flush()`` and ``close()`` flush what was written.
+* a low disk (``min_free_mb``, VIDSEARCH_MIN_FREE_MB; docs/reliability.md, issue 13): every write
+  call (upsert, delete, flush, optimize) first checks that the data folder keeps that much free,
+  and at least ``WRITE_HEADROOM_MB`` (the next chunk and WAL files the engine may add), and raises
+  :class:`~vidsearch.diskspace.LowDiskSpace` otherwise, writing nothing; the store stays open and
+  searchable (:attr:`EdgeStore.read_only`), and the next write checks again. Opening writes
+  nothing to an existing store (no field index made, no flush, unless something changed). On
+  tmpfs, whose mapped files' holes are allocated even when read, the shards' holes are allocated
+  (``fallocate``) before each write and before opening: a disk too full for them is a clear
+  ``LowDiskSpace``, never the engine's SIGBUS.
 """
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -39,6 +49,8 @@ import numpy as np
 
 import qdrant_edge as qe
 
+from vidsearch.diskspace import (LowDiskSpace, back_files, check_free_space, free_bytes, is_tmpfs, keep_reserve,
+                                 release_reserve_if_full)
 from vidsearch.records import FrameHit, Keyframe, Segment
 
 from .lock import StoreLocked, read_holder_pid
@@ -59,6 +71,8 @@ from .store import (
     segment_from_payload,
 )
 
+log = logging.getLogger(__name__)
+
 _DATATYPES = {
     "float32": qe.VectorStorageDatatype.Float32,
     "float16": qe.VectorStorageDatatype.Float16,
@@ -69,6 +83,7 @@ OPTIMIZE_EVERY = 4096  # points written between two optimize() calls (which buil
 MAX_SEGMENT_KB = 131_072  # largest optimised segment (vectors), 128 MiB
 _SEARCH_PARAMS = qe.SearchParams(quantization=qe.QuantizationSearchParams(rescore=True, oversampling=2.0))
 _PAGE = 1024  # points per scroll page
+WRITE_HEADROOM_MB = 64  # free space a write keeps at least (with min_free_mb > 0): a new chunk, a WAL segment
 
 
 def _is_already_open(exc: BaseException) -> bool:
@@ -86,6 +101,8 @@ class EdgeStore(VectorStore):
     writes (0: after every write call; None: only on ``flush()``/``close()``). ``quantize``: give
     a new store int8 copies of its ``copy`` and ``concept`` vectors (an existing store keeps its own
     configuration); ``False`` is the plain exact scan, the baseline of ``bench/api.py``.
+    ``min_free_mb``: free disk (MiB) every write keeps (0: no check), see the module docstring.
+    ``reserve_path``: the data folder's reserve file (:func:`vidsearch.diskspace.reserve_file`).
     """
 
     def __init__(
@@ -101,6 +118,8 @@ class EdgeStore(VectorStore):
         lock_path: str | Path | None = None,
         flush_interval: float | None = 2.0,
         quantize: bool = True,
+        min_free_mb: float = 0.0,
+        reserve_path: str | Path | None = None,
     ):
         super().__init__(copy_dim, semantic_dim, temporal_dim, concept_dim=concept_dim, joint_dim=joint_dim)
         if datatype not in _DATATYPES:
@@ -110,6 +129,12 @@ class EdgeStore(VectorStore):
         self.lock_path = Path(lock_path) if lock_path is not None else None
         self.flush_interval = flush_interval
         self.quantize = quantize
+        self.min_free_mb = float(min_free_mb)
+        self._tmpfs = is_tmpfs(self.path)
+        self.reserve_path = Path(reserve_path) if reserve_path is not None else None
+        if self.reserve_path is not None and release_reserve_if_full(self.reserve_path):
+            log.warning("the disk of %s is full: its reserve file was given back to open the store", self.path)
+        self._dirty = False  # written since the last flush
         self._last_flush = time.monotonic()
         self._unoptimized = 0  # points written since the last optimize()
         self._mutex = threading.RLock()  # writes and close; searches run concurrently
@@ -120,6 +145,8 @@ class EdgeStore(VectorStore):
         except BaseException:
             self._close_shards()
             raise
+        if self.reserve_path is not None:
+            keep_reserve(self.reserve_path, self._reserve_mb())
 
     # Opening ---------------------------------------------------------------------------------
     def _config(self) -> "qe.EdgeConfig":
@@ -143,6 +170,14 @@ class EdgeStore(VectorStore):
         existing = (folder / "edge_config.json").exists()
         if existing:
             self._check_dims(folder)
+            if self._tmpfs:  # loading reads every mapped file whole: its holes must be backed first
+                try:
+                    back_files(folder)
+                except LowDiskSpace as exc:
+                    raise LowDiskSpace(exc.folder, exc.free, exc.reserve, exc.needed,
+                                       what=f"to open the vector store in {folder}") from None
+        else:
+            self._check_space(f"to create the vector store in {folder}")
         try:
             shard = qe.EdgeShard.load(str(folder)) if existing else qe.EdgeShard.create(str(folder), self._config())
         except Exception as exc:
@@ -160,11 +195,14 @@ class EdgeStore(VectorStore):
                                                          min_token_len=2, max_token_len=40)}
             else:
                 wanted = {"video_id": qe.PayloadSchemaType.Keyword}
-            for field, schema in wanted.items():
-                if field not in have:
-                    shard.update(qe.UpdateOperation.create_field_index(field, schema))
-            if not existing:
+            missing = {f: schema for f, schema in wanted.items() if f not in have}
+            if missing and existing and not self.writable:  # searches work without; made on a later open
+                missing = {}
+            for field, schema in missing.items():
+                shard.update(qe.UpdateOperation.create_field_index(field, schema))
+            if missing or not existing:
                 shard.flush()
+                self._back()
         except BaseException:
             shard.close()
             raise
@@ -198,10 +236,52 @@ class EdgeStore(VectorStore):
             raise RuntimeError(f"the vector store in {self.path} is closed")
         return shard
 
+    # Disk space ------------------------------------------------------------------------------
+    def _reserve_mb(self) -> float:
+        return max(self.min_free_mb, WRITE_HEADROOM_MB) if self.min_free_mb > 0 else 0.0
+
+    def _check_space(self, what: str = "") -> None:
+        """Raise LowDiskSpace unless a write may go ahead (on tmpfs: after backing the holes)."""
+        reserve = self._reserve_mb()
+        try:
+            if self._tmpfs and self._shards:
+                back_files(self.path, reserve)
+            check_free_space(self.path, reserve)
+        except LowDiskSpace as exc:
+            raise LowDiskSpace(exc.folder, exc.free, exc.reserve, exc.needed,
+                               what=what or f"to write to the vector store in {self.path}") from None
+
+    def _back(self) -> None:
+        """On tmpfs, allocate the holes the last write left, while there is room (else the next
+        write or open reports it)."""
+        if self._tmpfs:
+            try:
+                back_files(self.path)
+            except LowDiskSpace:
+                pass
+        if self.reserve_path is not None:
+            keep_reserve(self.reserve_path, self._reserve_mb())
+
+    @property
+    def read_only(self) -> bool:
+        """True while the disk is too low for a write (every write raises LowDiskSpace)."""
+        try:
+            self._check_space()
+        except LowDiskSpace:
+            return True
+        return False
+
+    @property
+    def writable(self) -> bool:
+        return not self.read_only
+
     # Writing ---------------------------------------------------------------------------------
     def _upsert(self, name: str, points: list[tuple[str, dict, dict]]) -> None:
         with self._mutex:
             shard = self._shard(name)
+            if points:
+                self._check_space()
+                self._dirty = True
             for i in range(0, len(points), _BATCH):
                 batch = [qe.Point(id=pid, vector=vecs, payload=payload) for pid, vecs, payload in points[i : i + _BATCH]]
                 shard.update(qe.UpdateOperation.upsert_points(batch))
@@ -217,6 +297,9 @@ class EdgeStore(VectorStore):
 
     def delete_video(self, video_id: str) -> None:
         with self._mutex:
+            self._shard(FRAMES)
+            self._check_space()
+            self._dirty = True
             for name in (FRAMES, SEGMENTS):
                 self._shard(name).update(qe.UpdateOperation.delete_points_by_filter(_filter(video_id)))
             self._maybe_flush()
@@ -299,30 +382,61 @@ class EdgeStore(VectorStore):
 
     def flush(self) -> None:
         """Write the shards' segments to disk; first, once ``OPTIMIZE_EVERY`` points were written
-        since the last time, :meth:`optimize`."""
+        since the last time, :meth:`optimize`. Nothing written since the last flush: nothing to do."""
         with self._mutex:
+            self._shard(FRAMES)
+            if not self._dirty:
+                self._last_flush = time.monotonic()
+                return
+            self._check_space()
             if self._unoptimized >= OPTIMIZE_EVERY:
-                self.optimize()
+                try:
+                    self.optimize()
+                except LowDiskSpace as exc:  # the points stay searchable, scanned exactly
+                    log.warning("not optimising the vector store: %s", exc)
             for name in (FRAMES, SEGMENTS):
                 self._shard(name).flush()
+            self._dirty = False
             self._last_flush = time.monotonic()
+            self._back()
 
     def optimize(self) -> None:
         """Let Qdrant optimise the shards: points written since the last time move into optimised
         segments, with the int8 copies that searches scan (no graph is built)."""
         with self._mutex:
+            self._check_space()
             for name in (FRAMES, SEGMENTS):
-                self._shard(name).optimize()
+                try:
+                    self._shard(name).optimize()
+                except Exception as exc:  # Qdrant checks the room it needs first
+                    if "Not enough space" not in str(exc):
+                        raise
+                    raise LowDiskSpace(self.path, free_bytes(self.path), int(self._reserve_mb() * 2**20),
+                                       what=f"to optimise the vector store in {self.path} (Qdrant: {exc})") from None
             self._unoptimized = 0
+            self._back()
 
     def _close_shards(self) -> None:
+        # written and not flushed: flush (optimise first) while the disk allows; else the WAL holds it
+        save = bool(self._shards) and getattr(self, "_dirty", False)
+        if save:
+            try:
+                self._check_space()
+            except LowDiskSpace as exc:
+                log.warning("closing the vector store without flushing it (its write-ahead log keeps the last "
+                            "writes): %s", exc)
+                save = False
         shards, self._shards = self._shards, {}
         errors = []
         for shard in shards.values():
             try:
-                if getattr(self, "_unoptimized", 0):
-                    shard.optimize()
-                shard.flush()
+                if save and getattr(self, "_unoptimized", 0):
+                    try:
+                        shard.optimize()
+                    except Exception as exc:  # not optimised: still flushed
+                        log.warning("not optimising the vector store on close: %s", exc)
+                if save:
+                    shard.flush()
             except Exception as exc:  # still close it
                 errors.append(exc)
             try:

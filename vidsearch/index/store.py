@@ -305,6 +305,10 @@ def open_store(settings: "Settings", **kwargs) -> VectorStore:
     if url is None or url == "":
         from .edge import EdgeStore
 
+        from vidsearch.diskspace import reserve_file
+
+        kwargs.setdefault("min_free_mb", getattr(settings, "min_free_mb", 0.0))
+        kwargs.setdefault("reserve_path", reserve_file(settings.data_dir))
         return EdgeStore(settings.qdrant_path, lock_path=settings.lock_path, **kwargs)
 
     from vidsearch.config import ConfigError

@@ -3,6 +3,10 @@
 The runner is the unit of work. Where it runs (this process, a thread of the web server, a Celery
 worker) is decided elsewhere; it only needs a catalog, a vector store and the encoders.
 
+A full disk: free space is checked before the job and again before each chunk is written (the
+store checks before every write too), so an ingest that fills the disk stops with a
+:class:`~vidsearch.diskspace.LowDiskSpace` error naming the file, and what was indexed stays.
+
 Crash safety: the catalog says ``indexing`` until the last point is flushed, and points have
 deterministic ids, so re-running an interrupted video rewrites the same points and adds nothing.
 Stale points from an earlier run with other settings are removed before writing. The order of the
@@ -92,14 +96,21 @@ class IngestRunner:
             result = self._index(path, video_id, progress, {"camera": camera, "wall_start": wall_start})
         except MediaError as exc:
             return self.fail(path, video_id, str(exc))
+        except LowDiskSpace as exc:  # the disk filled up while indexing: stop writing, say so
+            log.warning("indexing %s stopped: %s", path, exc)
+            return self.fail(path, video_id, f"{path}: stopped: {exc}")
         except Exception as exc:  # a bug or an environment failure: this video fails, the batch goes on
             log.exception("indexing %s failed", path)
             return self.fail(path, video_id, f"{path}: internal error: {type(exc).__name__}: {exc}")
         return result
 
     def fail(self, path: str, video_id: str, error: str) -> IngestResult:
-        """Record ``video_id`` as failed with ``error``, removing whatever of it was written."""
-        self.store.delete_video(video_id)
+        """Record ``video_id`` as failed with ``error``, removing whatever of it was written (on a
+        disk too low for even that, its points stay until it is indexed again; searches skip them)."""
+        try:
+            self.store.delete_video(video_id)
+        except LowDiskSpace as exc:
+            log.warning("the points of %s stay in the store for now: %s", video_id, exc)
         shutil.rmtree(self.settings.thumbnails_dir / video_id, ignore_errors=True)
         self.catalog.set_status(video_id, "failed", error=error)
         return IngestResult(path, "failed", video_id=video_id, error=error)
@@ -126,6 +137,7 @@ class IngestRunner:
         t0 = time.perf_counter()
         for chunk in frames:
             times["decode"] += time.perf_counter() - t0
+            check_free_space(s.data_dir, s.min_free_mb)  # before each chunk's thumbnails and points
             batch = indexer.feed(chunk)
             t0 = time.perf_counter()
             segments += self._write(video_id, batch, meta)
