@@ -19,6 +19,12 @@ written) and for files the catalog already knows; otherwise it is filled in when
 
 Jobs live in memory: a restart forgets finished jobs, and :meth:`JobQueue.resume` queues again the
 videos the catalog still marks ``queued`` or ``indexing`` (a crash mid-index).
+
+Deleting a video (:meth:`JobQueue.cancel_video`) cancels every queued job of it, or is refused while
+one runs; a job queued before the delete whose content turns out to be that video (a server path,
+hashed when it starts) is cancelled too, so nothing queued before a delete brings the video back.
+An upload that will not be indexed (its job cancelled or failed, or its footage already indexed
+from another file) is removed with its folder.
 """
 from __future__ import annotations
 
@@ -37,6 +43,10 @@ log = logging.getLogger(__name__)
 
 STATUSES = ("queued", "running", "done", "failed")
 KEEP_FINISHED = 1000  # finished jobs remembered (the oldest are forgotten first)
+
+
+class VideoBusy(Exception):
+    """A job of the video is running: it cannot be deleted now."""
 
 
 class _Stopping(BaseException):
@@ -58,11 +68,12 @@ class Job:
     result: dict | None = None
     upload: bool = field(default=False, repr=False)  # the file is an upload the server owns
     force: bool = field(default=False, repr=False)  # index again even when already indexed
+    seq: int = field(default=0, repr=False)  # submission order (deletes cancel what came before them)
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d.pop("upload")
-        d.pop("force")
+        for private in ("upload", "force", "seq"):
+            d.pop(private)
         d["progress"] = round(d["progress"], 4)
         return d
 
@@ -84,6 +95,9 @@ class JobQueue:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._runner = None
+        self._seq = 0  # the last job's seq
+        self._deleted: dict[str, int] = {}  # video id -> the last seq submitted before it was deleted
+        self._deleting = threading.RLock()  # a delete and a submission never interleave
 
     # -- submitting ----------------------------------------------------------------------------
     def submit(self, path: str | Path, *, video_id: str | None = None, upload: bool = False,
@@ -94,11 +108,14 @@ class JobQueue:
         if video_id is None:
             video_id = self._known_id(path)
         job = Job(id=uuid.uuid4().hex, path=path, video_id=video_id, upload=upload, force=force)
-        if video_id is not None:
-            self._mark_queued(job)
-        with self._lock:
-            self._jobs[job.id] = job
-            self._forget_old()
+        with self._deleting:
+            if video_id is not None:
+                self._mark_queued(job)
+            with self._lock:
+                self._seq += 1
+                job.seq = self._seq
+                self._jobs[job.id] = job
+                self._forget_old()
         self._ensure_thread()
         self._queue.put(job.id)
         return job
@@ -166,6 +183,39 @@ class JobQueue:
             job.status, job.error, job.finished_at = "failed", reason, time.time()
             return True
 
+    def cancel_video(self, video_id: str, reason: str, then=None):
+        """Cancel every queued job of ``video_id`` (and, when they start, the jobs queued before now
+        whose content turns out to be it), remove their uploads, then call ``then()`` (the delete
+        itself) before any other job is submitted; returns what ``then`` returned. Raises
+        :class:`VideoBusy` (nothing cancelled) while a job of the video runs."""
+        with self._deleting:
+            with self._lock:
+                if any(j.video_id == video_id and j.status == "running" for j in self._jobs.values()):
+                    raise VideoBusy(video_id)
+                cancelled = [j for j in self._jobs.values() if j.video_id == video_id and j.status == "queued"]
+                now = time.time()
+                for job in cancelled:
+                    job.status, job.error, job.finished_at = "failed", reason, now
+                self._deleted[video_id] = self._seq
+                oldest = min((j.seq for j in self._jobs.values() if j.active), default=self._seq + 1)
+                for vid in [v for v, seq in self._deleted.items() if seq < oldest]:
+                    del self._deleted[vid]  # no job left that was queued before that delete
+            for job in cancelled:
+                self._discard_upload(job)
+            return then() if then is not None else None
+
+    def _discard_upload(self, job: Job, keep_if_indexed: bool = False) -> None:
+        """Remove the upload of a job that did not index it (``keep_if_indexed``: unless the catalog
+        holds the video, not failed, from this very file)."""
+        if not job.upload or self._remove_upload is None:
+            return
+        if keep_if_indexed and job.video_id is not None:
+            with self._access.use() as lib:
+                rec = lib.catalog.get(job.video_id)
+            if rec is not None and rec.status != "failed" and os.path.abspath(rec.path) == job.path:
+                return
+        self._remove_upload(job.path)
+
     def _forget_old(self) -> None:
         finished = [j.id for j in self._jobs.values() if not j.active]
         for job_id in finished[: max(0, len(finished) - self._keep)]:
@@ -215,6 +265,7 @@ class JobQueue:
                 with self._lock:
                     job.status, job.finished_at = "failed", time.time()
                     job.error = f"{job.path}: internal error: {type(exc).__name__}"
+                self._discard_upload(job, keep_if_indexed=True)
 
     def _progress(self, job: Job):
         def update(done: float, duration: float) -> None:
@@ -234,6 +285,13 @@ class JobQueue:
                 vid = None  # the runner reports why the file cannot be read
             with self._lock:
                 job.video_id = vid
+        with self._lock:
+            if job.video_id is not None and self._deleted.get(job.video_id, -1) >= job.seq:
+                job.status, job.finished_at = "failed", time.time()  # queued before its video was deleted
+                job.error = "cancelled: the video was deleted"
+        if job.status == "failed":
+            self._discard_upload(job)
+            return
         result = self._runner_().ingest_file(job.path, force=job.force, progress=self._progress(job))
         with self._lock:
             job.result = result.to_dict()
@@ -243,9 +301,6 @@ class JobQueue:
             if job.status == "done":
                 job.progress = 1.0
             job.finished_at = time.time()
-        if job.upload and result.status == "skipped" and self._remove_upload is not None:
-            # the same footage was already indexed from another file: this upload is redundant
-            with self._access.use() as lib:
-                rec = lib.catalog.get(result.video_id)
-            if rec is not None and os.path.abspath(rec.path) != job.path:
-                self._remove_upload(job.path)
+        if result.status in ("skipped", "failed"):
+            # failed, or the same footage already indexed from another file: this upload is not kept
+            self._discard_upload(job, keep_if_indexed=True)

@@ -4,7 +4,8 @@
 embedded store it holds the data folder's owner lock, so ``vidsearch ingest`` in another process
 cannot open the store while the server runs), advertises itself in ``server.json`` in the data
 folder (URL, pid and a token, so that the CLI can work through it: :mod:`vidsearch.remote`),
-queues interrupted ingest jobs again, serves until Ctrl+C or SIGTERM, then stops the ingest thread,
+sweeps the upload folder (:func:`web.uploads.sweep_uploads`: parts of uploads cut off by a kill,
+uploads that nothing refers to), queues interrupted ingest jobs again, serves until Ctrl+C or SIGTERM, then stops the ingest thread,
 removes ``server.json`` and closes the library. With ``VIDSEARCH_BROKER_URL`` it also runs the
 owner loop of distributed ingestion (:mod:`workers.owner`): it writes the Celery workers' results
 into the embedded store it owns and keeps the catalog in step with the jobs in Redis.
@@ -142,6 +143,22 @@ def _warm_up(library, app) -> None:
     log.info("models loaded in %.1f s", time.perf_counter() - t0)
 
 
+def sweep_upload_folder(library, jobs) -> tuple[int, int]:
+    """Remove leftover upload parts and uploads that no catalog record and no queued job refers to.
+    Everything of the kind goes when this process owns the data folder and the upload folder is in
+    it (no other server writes there); otherwise only what has been untouched for a while."""
+    from web.uploads import STALE_S, sweep_uploads
+
+    settings = library.settings
+    uploads = settings.uploads_dir
+    owner = library.owns_folder and uploads.resolve().is_relative_to(settings.data_dir.resolve())
+    in_use = [r.path for r in library.videos()] + [j.path for j in jobs.list() if j.active]
+    files, size = sweep_uploads(uploads, in_use, stale_after=0 if owner else STALE_S)
+    if files:
+        log.info("removed %d leftover upload file(s), %.1f MB, from %s", files, size / 1e6, uploads)
+    return files, size
+
+
 def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int = 8) -> None:
     from vidsearch.library import Library
 
@@ -157,6 +174,7 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int = 8)
         # them while holding up the requests around it (seconds of imports and session set-up)
         app.config[MODELS_KEY] = "loading"
         threading.Thread(target=_warm_up, args=(library, app), name="vidsearch-warm-up", daemon=True).start()
+        sweep_upload_folder(library, jobs_of(app))
         if settings.qdrant_url is None:  # this process owns the data folder: finish what was interrupted
             jobs_of(app).resume()
         if settings.broker_url:  # Celery workers: write their results (embedded store), sync the catalog
@@ -168,8 +186,8 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int = 8)
             log.warning("%s", low)
             print(f"vidsearch: {low}", flush=True)
         urls = ", ".join(listen_urls(server))
-        print(f"vidsearch: serving {settings.data_dir} at {urls}  (Ctrl+C to stop)", flush=True)
-        with _sigterm_stops():
+        with _sigterm_stops():  # before the URL is printed: a SIGTERM right after it stops cleanly
+            print(f"vidsearch: serving {settings.data_dir} at {urls}  (Ctrl+C to stop)", flush=True)
             try:
                 server.run()
             except KeyboardInterrupt:

@@ -9,6 +9,10 @@ server generated. The content hash (the catalog's video id, :func:`vidsearch.cat
 is computed while the bytes are written, so the answer can name the video without reading the file
 again.
 
+:func:`sweep_uploads` (run by ``serve`` at start) removes what a killed server left: ``.part-*``
+files (a ``kill -9`` mid-upload skips their deletion) and generated folders that no catalog record
+and no queued job refers to.
+
 (waitress, like most WSGI servers, receives the whole request body before the application runs, and
 spools large bodies to its own temporary file first; see the README's production notes.)
 """
@@ -16,16 +20,21 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import tempfile
+import time
 from pathlib import Path
+from typing import Iterable
 
 from flask import Request
 from werkzeug.utils import secure_filename
 
 UPLOAD_DIR_KEY = "vidsearch.upload_dir"  # set in the WSGI environ by the view that accepts uploads
 MAX_NAME = 120
+STALE_S = 15 * 60  # an upload part or folder untouched this long is no one's (waitress drops silent clients in 120 s)
+_FOLDER = re.compile(r"[0-9a-f]{16}")  # the folders keep_upload generates (secrets.token_hex(8))
 
 
 class HashingFile:
@@ -136,3 +145,44 @@ def check_video(path: str | Path, name: str) -> None:
 
 def free_bytes(folder: Path) -> int:
     return shutil.disk_usage(folder).free
+
+
+def sweep_uploads(uploads_dir: Path, in_use: Iterable[str | Path], *, stale_after: float = STALE_S) -> tuple[int, int]:
+    """Remove the ``.part-*.upload`` files and the generated upload folders holding none of the files
+    ``in_use``, of those untouched for ``stale_after`` seconds (0: all of them; for a process that
+    owns the data folder, so no other server is writing there). Returns (files, bytes) removed."""
+    root = uploads_dir.resolve()
+    if not root.is_dir():
+        return 0, 0
+    used = set()
+    for p in in_use:
+        try:
+            used.add(Path(p).resolve())
+        except OSError:
+            pass
+    now = time.time()
+    files = size = 0
+
+    def stale(st: os.stat_result) -> bool:
+        return now - st.st_mtime >= stale_after
+
+    for entry in os.scandir(root):
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.name.startswith(".part-") and entry.name.endswith(".upload"):
+                st = entry.stat(follow_symlinks=False)
+                if stale(st):
+                    os.unlink(entry.path)
+                    files, size = files + 1, size + st.st_size
+            elif entry.is_dir(follow_symlinks=False) and _FOLDER.fullmatch(entry.name):
+                folder = Path(entry.path)
+                inside = list(folder.iterdir())
+                if any(p.resolve() in used for p in inside):
+                    continue
+                stats = [p.lstat() for p in inside] + [entry.stat(follow_symlinks=False)]
+                if all(stale(st) for st in stats):
+                    shutil.rmtree(folder)
+                    files += sum(1 for p in inside if not p.is_dir())
+                    size += sum(st.st_size for p, st in zip(inside, stats) if not p.is_dir())
+        except OSError:  # gone meanwhile, or not ours to remove: leave it
+            continue
+    return files, size

@@ -183,7 +183,7 @@ class _Owner:
                 note(f"the store is owned by {'pid ' + str(pid) if pid else 'another process'} "
                      f"(vidsearch serve?): it writes the results")
         self.store = store
-        self.loop = OwnerLoop(settings, store)
+        self.loop = OwnerLoop(settings, store, requeue_lost=False)  # this process stops soon
         self.catalog = Catalog(settings.catalog_path)
 
     def step(self) -> None:

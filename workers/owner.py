@@ -16,6 +16,10 @@ Two duties, run by :class:`OwnerLoop` in ``vidsearch serve`` and ``vidsearch ing
    ``failed`` with the reason), then takes terminal jobs off the set. Any process that opens the
    library with a broker configured also syncs once. A catalog shared by several machines would
    need a server database (Postgres); that is not built (docs/scaling.md).
+3. **Lost jobs**: the loop remembers the active job of every video it applied. When that job's
+   record is gone from Redis (restarted without persistence) while the catalog still says
+   ``queued``/``indexing``, the video is queued again as a new job (``vidsearch serve``), or marked
+   ``failed`` saying so when it cannot be (its file is gone; ``ingest --wait``, which stops soon).
 """
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ import redis
 from vidsearch.catalog import Catalog, VideoRecord
 
 from . import codec
-from .jobs import TERMINAL, TRANSIENT_REDIS, Job, JobStore
+from .jobs import ACTIVE, TERMINAL, TRANSIENT_REDIS, Job, JobStore
 from .pipeline import finalize
 from .writer import write_batch
 
@@ -153,8 +157,9 @@ _CATALOG_STATUS = {"queued": "queued", "running": "indexing", "done": "indexed",
                    "cancelled": "failed"}
 
 
-def sync_catalog(catalog: Catalog, jobs: JobStore) -> int:
-    """Apply every unsynced job's state to the catalog; returns how many jobs were applied."""
+def sync_catalog(catalog: Catalog, jobs: JobStore, seen: dict[str, Job] | None = None) -> int:
+    """Apply every unsynced job's state to the catalog; returns how many jobs were applied (and puts
+    them in ``seen``, by job id)."""
     n = 0
     for job_id in jobs.unsynced():
         job = jobs.get(job_id)
@@ -164,6 +169,8 @@ def sync_catalog(catalog: Catalog, jobs: JobStore) -> int:
         if job.video_id:
             _apply(catalog, job)
             n += 1
+            if seen is not None:
+                seen[job.id] = job
         if job.status in TERMINAL:
             jobs.synced(job_id)
     return n
@@ -210,22 +217,31 @@ def _apply(catalog: Catalog, job: Job) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
+LOST = "its ingest job's state is gone from Redis (restarted without its data?)"
+
+
 class OwnerLoop:
-    """A daemon thread: drain the relay (when given the embedded store) and sync the catalog.
+    """A daemon thread: drain the relay (when given the embedded store), sync the catalog, and
+    recover the videos whose job Redis lost.
 
     ``store``: the embedded store this process owns (the relay is drained into it), or None (a
-    Qdrant server: workers write it themselves; only the catalog is synced)."""
+    Qdrant server: workers write it themselves; only the catalog is synced). ``requeue_lost``: queue
+    a lost job's video again (a process that keeps running); otherwise it is marked failed."""
 
-    def __init__(self, settings, store=None, *, interval: float = 0.5):
+    def __init__(self, settings, store=None, *, interval: float = 0.5, requeue_lost: bool = True):
         self.settings = settings
         self.store = store
         self.interval = interval
+        self.requeue_lost = requeue_lost
         self.jobs = JobStore.from_settings(settings)
         self.relay = RelayOwner(settings, store, self.jobs) if store is not None else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._watch: dict[str, Job] = {}  # video id -> its active job, as last applied to the catalog
+        self._client = None
         self.errors = 0
         self.last_error: str | None = None
+        self.requeued: list[tuple[str, str]] = []  # (lost job id, new job id)
 
     def step(self, catalog: Catalog, block_ms: int = 200) -> int:
         """One round: heartbeat, drain what is there, sync the catalog. Returns messages handled."""
@@ -240,8 +256,66 @@ class OwnerLoop:
                 block_ms = 0
         else:
             time.sleep(block_ms / 1000)
-        sync_catalog(catalog, self.jobs)
+        seen: dict[str, Job] = {}
+        sync_catalog(catalog, self.jobs, seen)
+        self._recover_lost(catalog, seen)
         return n
+
+    def _recover_lost(self, catalog: Catalog, seen: dict[str, Job]) -> None:
+        """Follow each video's active job; one whose record is gone while the catalog still waits
+        for it is lost: queue the video again, or mark it failed saying why."""
+        for job in seen.values():
+            watched = self._watch.get(job.video_id)
+            if job.status in ACTIVE:
+                self._watch[job.video_id] = job
+            elif watched is not None and watched.id == job.id:
+                del self._watch[job.video_id]
+        for video_id, job in list(self._watch.items()):
+            if job.id in seen or self.jobs.r.exists(self.jobs.key("job", job.id)):
+                continue  # still there (a queued job is unsynced only once it starts)
+            rec = catalog.get(video_id)
+            if rec is None or rec.status not in ("queued", "indexing"):
+                del self._watch[video_id]  # deleted, or finished otherwise meanwhile
+                continue
+            self._requeue(catalog, rec, job)  # Redis away again: the entry stays, tried next round
+
+    def _fail_lost(self, catalog: Catalog, rec: VideoRecord, lost: Job, error: str) -> None:
+        """Mark the video failed and remove what the lost job had written of it (embedded store)."""
+        if self.store is not None:
+            self.store.delete_video(rec.id)
+            self.store.flush()
+            shutil.rmtree(self.settings.thumbnails_dir / rec.id, ignore_errors=True)
+        catalog.set_status(rec.id, "failed", error=error)
+        log.warning("job %s of %s was lost from Redis: marked failed", lost.id, rec.path)
+        del self._watch[rec.id]
+
+    def _requeue(self, catalog: Catalog, rec: VideoRecord, lost: Job) -> None:
+        try:
+            st = os.stat(rec.path)
+        except OSError as exc:
+            return self._fail_lost(catalog, rec, lost, f"{rec.path}: {LOST}, and the file cannot be read to "
+                                                       f"index it again: {exc.strerror or exc}")
+        if not self.requeue_lost:
+            return self._fail_lost(catalog, rec, lost, f"{rec.path}: {LOST}: it was not indexed; ingest it again")
+        if self._client is None:
+            from .client import Client
+
+            self._client = Client(self.settings, jobs=self.jobs)
+        job = self.jobs.create(rec.path, queue=lost.queue, force=lost.force, camera=lost.camera,
+                               wall_start=lost.wall_start, wall_source=lost.wall_source, video_id=rec.id,
+                               size=st.st_size, mtime=st.st_mtime, note=f"queued again: job {lost.id} was lost")
+        try:
+            self._client.send_prepare(job)
+        except TRANSIENT_REDIS:
+            try:
+                self.jobs.forget(job.id)
+            except TRANSIENT_REDIS:
+                pass
+            raise
+        self._watch[rec.id] = job
+        self.requeued.append((lost.id, job.id))
+        log.warning("job %s of %s was lost from Redis (restarted without its data?): queued again as job %s",
+                    lost.id, rec.path, job.id)
 
     def settle(self, catalog: Catalog, quiet: float = 1.0, limit: float = 15.0) -> None:
         """Drain until the relay has been empty for ``quiet`` seconds (at most ``limit``): a failed

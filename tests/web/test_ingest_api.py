@@ -227,6 +227,38 @@ def test_deleting_a_video_that_is_being_indexed(live, tmp_path):
     assert_json_error(live.request("GET", f"/api/v1/videos/{up2['video_id']}"), 404)
 
 
+def test_a_video_uploaded_again_and_again_stays_deleted_and_leaves_no_files(live, tmp_path):
+    """Issue 13: DELETE cancelled only the first queued job, so the next one indexed the video again,
+    and the cancelled jobs' uploads stayed on disk for good."""
+    long = make_video(tmp_path / "busy2.mp4", source="testsrc", duration=40, size="160x120", fps=10)
+    clip = make_video(tmp_path / "again.mp4", source="smptehdbars", duration=2, size="160x120", fps=10)
+    (media(live) / "again-path.mp4").write_bytes(clip.read_bytes())  # the same footage on a server path
+    before = set(stored_files(uploads_dir(live)))
+    busy = live.upload(long.read_bytes(), name="busy2.mp4").json
+    t0 = time.monotonic()
+    while live.request("GET", f"/api/v1/jobs/{busy['job_id']}").json["status"] == "queued":
+        assert time.monotonic() - t0 < 60
+        time.sleep(0.02)
+    ups = [live.upload(clip.read_bytes(), name=f"again{i}.mp4").json for i in range(4)]
+    by_path = live.post_json("/api/v1/videos", {"path": str(media(live) / "again-path.mp4")}, TOKEN).json
+    assert by_path["video_id"] is None  # not hashed yet: known only when its job starts
+    vid = ups[0]["video_id"]
+    assert {u["video_id"] for u in ups} == {vid}
+    assert live.request("DELETE", f"/api/v1/videos/{vid}").status == 200
+    assert_json_error(live.request("DELETE", f"/api/v1/videos/{vid}"), 404, "video_not_found")
+    for u in ups:
+        job = live.wait_job(u["job_id"])
+        assert job["status"] == "failed" and "deleted" in job["error"], job
+    path_job = live.wait_job(by_path["job_id"])  # queued before the delete: it must not bring the video back
+    assert path_job["status"] == "failed" and "deleted" in path_job["error"], path_job
+    assert live.wait_job(busy["job_id"])["status"] == "done"
+    assert_json_error(live.request("GET", f"/api/v1/videos/{vid}"), 404, "video_not_found")
+    left = set(stored_files(uploads_dir(live))) - before
+    assert {p.name for p in left} == {"busy2.mp4"}, left  # none of the four uploads is left behind
+    assert (media(live) / "again-path.mp4").exists()  # a server path is never the server's to remove
+    assert live.request("DELETE", f"/api/v1/videos/{busy['video_id']}").status == 200
+
+
 def test_interrupted_jobs_are_resumed_when_the_server_starts(tmp_path):
     from vidsearch.catalog import VideoRecord, content_id
     from vidsearch.library import Library

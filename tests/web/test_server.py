@@ -137,3 +137,48 @@ def test_a_stale_server_file_is_ignored(tmp_path):
     settings.server_info_path.write_text(json.dumps({"url": "http://127.0.0.1:9", "pid": int(dead.stdout), "token": "x"}))
     p = cli(data, "videos")  # no server, no lock holder: the CLI opens the library itself
     assert "no videos indexed yet" in p.stdout
+
+
+def test_serve_sweeps_upload_leftovers_at_start(tmp_path):
+    """Issue 13: ``kill -9`` mid-upload left its ``.part-*.upload`` file for good, and uploads that
+    no catalog record referred to stayed. The server owns the data folder at start: both go, and an
+    upload the catalog refers to stays."""
+    from vidsearch.catalog import VideoRecord
+    from vidsearch.config import Settings
+    from vidsearch.library import Library
+
+    data = tmp_path / "data"
+    settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(data), "VIDSEARCH_SEMANTIC": "0"})
+    uploads = settings.uploads_dir
+    used, orphan = uploads / "0123456789abcdef" / "used.mp4", uploads / "fedcba9876543210" / "orphan.mp4"
+    for path in (used, orphan):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"\x00" * 4096)
+    part = uploads / ".part-k1ll3d.upload"
+    part.write_bytes(b"\x00" * 8192)  # fresh: no other server can be writing it (this one owns the folder)
+    mine = uploads / "not-generated"  # not a folder the server made: not its to remove
+    mine.mkdir()
+    (mine / "x.mp4").write_bytes(b"x")
+    with Library(settings) as lib:
+        lib.catalog.upsert(VideoRecord(id="00000000000000aa", path=str(used), status="indexed", size=4096, mtime=0.0))
+    with running_server(data):
+        assert not part.exists() and not orphan.exists() and not orphan.parent.exists()
+        assert used.exists() and (mine / "x.mp4").exists()
+
+
+def test_upload_leftovers_of_another_server_are_swept_only_when_stale(tmp_path):
+    from web.uploads import STALE_S, sweep_uploads
+
+    fresh, old = tmp_path / ".part-fresh.upload", tmp_path / ".part-old.upload"
+    folder = tmp_path / "00112233445566ff"
+    folder.mkdir()
+    for path in (fresh, old, folder / "v.mp4"):
+        path.write_bytes(b"\x00" * 100)
+    long_ago = time.time() - STALE_S - 60
+    os.utime(old, (long_ago, long_ago))
+    assert sweep_uploads(tmp_path, [], stale_after=STALE_S) == (1, 100)
+    assert fresh.exists() and not old.exists() and (folder / "v.mp4").exists()  # a folder just made stays
+    for path in (folder / "v.mp4", folder):
+        os.utime(path, (long_ago, long_ago))
+    assert sweep_uploads(tmp_path, [folder / "v.mp4"], stale_after=STALE_S) == (0, 0)  # in use
+    assert sweep_uploads(tmp_path, [], stale_after=STALE_S) == (1, 100) and not folder.exists()

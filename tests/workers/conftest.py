@@ -4,7 +4,7 @@
   ``redis-server`` on a free port. Every test gets its own key prefix (``prefix``), so test runs and
   other users of that Redis never see each other's keys; the prefix's keys are deleted afterwards.
 - ``PrivateRedis``: a ``redis-server`` of the test's own (append-only file, so a restart keeps the
-  data), which the test may stop and start again.
+  data; ``persist=False``: none, so a restart loses everything), which the test may stop and start again.
 - ``Workers``: ``vidsearch worker`` processes (``python -m vidsearch.cli worker``), started and
   waited for until they have loaded their models, stopped (and killed if need be) afterwards.
 """
@@ -41,7 +41,7 @@ def _answers(host: str, port: int) -> bool:
 
 
 class PrivateRedis:
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, persist: bool = True):
         exe = shutil.which("redis-server")
         if exe is None:
             pytest.skip("redis-server is not installed (apt-get install redis-server)")
@@ -49,6 +49,7 @@ class PrivateRedis:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        self.persist = persist
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -58,7 +59,8 @@ class PrivateRedis:
     def start(self) -> "PrivateRedis":
         self.proc = subprocess.Popen(
             [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "no"],
+             *(["--appendonly", "yes", "--appendfsync", "always"] if self.persist else ["--appendonly", "no"]),
+             "--save", "", "--protected-mode", "no"],
             stdout=open(self.folder / "redis.log", "ab"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         while not _answers("127.0.0.1", self.port):

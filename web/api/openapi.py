@@ -384,7 +384,8 @@ def build_document(max_query_mb: float, max_upload_mb: float) -> dict:
                 },
                 "delete": {
                     "operationId": "deleteVideo",
-                    "summary": "Remove a video's vectors, thumbnails and record (and its file, when it was uploaded)",
+                    "summary": ("Remove a video's vectors, thumbnails and record (and its file, when it was uploaded); "
+                                "every queued job of it is cancelled"),
                     "security": _WRITE_SECURITY,
                     "responses": {
                         "200": _json(_ref("Deleted"), "deleted"),

@@ -16,7 +16,7 @@ from web.access import library
 from web.api.schemas import video_json
 from web.auth import local_client, write_endpoint
 from web.errors import ApiError
-from web.jobs import JobQueue
+from web.jobs import JobQueue, VideoBusy
 from web.paths import check_path, files_under
 from web.uploads import (UPLOAD_DIR_KEY, HashingFile, check_video, free_bytes, is_upload, keep_upload, remove_upload,
                          safe_name)
@@ -132,12 +132,14 @@ def _add_path():
 @bp.delete("/<video_id>")
 @write_endpoint
 def delete_video(video_id: str):
-    active = jobs().active_for(video_id)
-    if active is not None and not jobs().cancel(active.id, "cancelled: the video was deleted"):
-        raise ApiError(409, "video_busy", f"video {video_id!r} is being indexed; delete it when its job is done")
-    with library().use() as lib:
-        rec = lib.video(video_id)
-        deleted = lib.delete(video_id)
+    def delete():
+        with library().use() as lib:
+            return lib.video(video_id), lib.delete(video_id)
+
+    try:  # every queued job of the video is cancelled (and its upload removed) first
+        rec, deleted = jobs().cancel_video(video_id, "cancelled: the video was deleted", then=delete)
+    except VideoBusy:
+        raise ApiError(409, "video_busy", f"video {video_id!r} is being indexed; delete it when its job is done") from None
     if not deleted:
         raise ApiError(404, "video_not_found", f"no video with id {video_id!r}")
     uploads = library().settings.uploads_dir
