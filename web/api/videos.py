@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from vidsearch.diskspace import LowDiskSpace, check_free_space
 from vidsearch.media import MediaError
 from web.access import library
-from web.api.schemas import video_json
+from web.api.schemas import shown_path, video_json
 from web.auth import local_client, write_endpoint
 from web.errors import ApiError
 from web.files import open_data_file, open_indexed, send_opened
@@ -123,11 +123,11 @@ def _add_path():
         return _accepted({"video_id": job.video_id, "job_id": job.id}, job.id)
     files, refused = files_under(path, roots, trusted=trusted)
     if not files:
-        raise ApiError(400, "no_videos", f"no video files found under {path}"
+        raise ApiError(400, "no_videos", f"no video files found under {shown_path(str(path))}"
                        + (f" ({len(refused)} link(s) leading outside the allowed roots were skipped)" if refused else ""))
     queued = [jobs().submit(f, force=force) for f in files]
-    return _accepted({"jobs": [{"video_id": j.video_id, "job_id": j.id, "path": j.path} for j in queued],
-                      "refused": refused})
+    return _accepted({"jobs": [{"video_id": j.video_id, "job_id": j.id, "path": shown_path(j.path)} for j in queued],
+                      "refused": [shown_path(r) for r in refused]})
 
 
 @bp.delete("/<video_id>")
@@ -153,7 +153,7 @@ def stream(video_id: str):
     indexed file) and sent from that open file with Range requests (206, 416) so that browsers can
     seek; the path comes from the catalog, never from the request."""
     rec = _record(video_id)
-    opened = open_indexed(rec, library().settings)
+    opened = open_indexed(rec, library().settings, shown=shown_path(rec.path))
     return send_opened(opened, mimetype=stream_type(Path(rec.path)), max_age=0)
 
 
