@@ -55,7 +55,9 @@ SCHEMAS: dict = {
                      "stream_url"],
         "properties": {
             "video_id": {"type": "string"},
-            "path": {"type": "string", "description": "the video file on the server"},
+            "path": {"type": "string", "description": "the video file on the server: absolute for the local CLI's "
+                                                    "token or the API key, else relative to its allowed root "
+                                                    "or only its name"},
             "start": {"type": "number", "minimum": 0, "description": "seconds"},
             "end": {"type": "number", "minimum": 0, "description": "seconds"},
             "timestamp": {"type": "number", "minimum": 0, "description": "the best-matching frame, seconds"},
