@@ -9,6 +9,9 @@ so bind to 127.0.0.1 or put a reverse proxy with authentication in front.
 The ``vidsearch`` CLI on the same machine sends it as ``X-Vidsearch-Token``: whoever can read the
 data folder could open the library directly, so the token counts as a key, and it lets the CLI
 ingest files outside ``VIDSEARCH_ALLOWED_ROOTS`` (its own files, as ``vidsearch ingest`` does).
+
+Only a trusted caller (:func:`trusted_caller`: the token, or the API key when one is configured) is
+shown absolute server paths; everyone else sees them relative to an allowed root, or a file name.
 """
 from __future__ import annotations
 
@@ -33,6 +36,13 @@ def _same(given: str | None, expected: str | None) -> bool:
 def local_client() -> bool:
     """The request carries the local CLI's token."""
     return _same(request.headers.get(TOKEN_HEADER), current_app.config.get(TOKEN_CONFIG))
+
+
+def trusted_caller() -> bool:
+    """The request carries the local CLI's token, or the API key when one is configured: such a caller
+    is shown absolute server paths (see :func:`web.api.schemas.shown_path`)."""
+    key = current_app.config.get(API_KEY_CONFIG)
+    return local_client() or (bool(key) and _same(_given_key(), key))
 
 
 def _given_key() -> str | None:

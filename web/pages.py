@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template
 
 from web.access import library
+from web.api.schemas import video_json
 
 bp = Blueprint("pages", __name__)
 
@@ -21,7 +22,7 @@ def dedup_page():
 @bp.get("/library")
 def library_page():
     with library().use() as lib:
-        videos = lib.videos()
+        videos = [video_json(v) for v in lib.videos()]  # paths as this caller may see them
     settings = library().settings
     return render_template("library.html", active="library", videos=videos,
                            api_key_required=bool(settings.api_key), max_upload_mb=settings.max_upload_mb,

@@ -8,6 +8,9 @@ roots configured, path ingestion is refused altogether.
 The one exception is the local CLI (:mod:`vidsearch.remote`): it proves that it can read the data
 folder (the token in ``server.json``), so it could open the library itself if the server were not
 running, and may name any file the server can read.
+
+:func:`public_path` is how a server path is shown to a caller who is not trusted (search results,
+videos, jobs): relative to the allowed root it lies under, else only its file name.
 """
 from __future__ import annotations
 
@@ -61,3 +64,21 @@ def files_under(folder: Path, roots: Sequence[Path], *, trusted: bool = False) -
         else:
             refused.append(str(f))
     return kept, refused
+
+
+def public_path(path: str | Path, roots: Sequence[Path], *, data_dir: Path | None = None,
+                uploads_dir: Path | None = None) -> str:
+    """``path`` without the server's folders: relative to the (innermost) allowed root it lies under;
+    a file the server wrote into its data folder (a thumbnail) relative to that folder; anything else
+    (an upload, a file the local CLI indexed) only its file name."""
+    p = Path(os.path.normpath(os.path.abspath(path)))
+    if uploads_dir is not None and _under(p, [uploads_dir, uploads_dir.resolve()]):
+        return p.name
+    for folder in sorted(roots, key=lambda r: len(r.parts), reverse=True):
+        if p != folder and p.is_relative_to(folder):
+            return p.relative_to(folder).as_posix()
+    if data_dir is not None:
+        for folder in (data_dir, data_dir.resolve()):
+            if p != folder and p.is_relative_to(folder):
+                return p.relative_to(folder).as_posix()
+    return p.name

@@ -54,13 +54,13 @@ class LiveServer:
             conn.close()
 
     def post_form(self, path: str, fields: dict[str, str] | None = None,
-                  files: dict[str, tuple[str, bytes, str]] | None = None) -> Reply:
+                  files: dict[str, tuple[str, bytes, str]] | None = None, headers: dict | None = None) -> Reply:
         body, ctype = encode_multipart(fields or {}, files or {})
-        return self.request("POST", path, body, {"Content-Type": ctype})
+        return self.request("POST", path, body, {"Content-Type": ctype, **(headers or {})})
 
-    def search(self, image: bytes, name: str = "query.png", **fields) -> Reply:
+    def search(self, image: bytes, name: str = "query.png", headers: dict | None = None, **fields) -> Reply:
         return self.post_form("/api/v1/search", {k: str(v) for k, v in fields.items()},
-                              {"image": (name, image, "image/png")})
+                              {"image": (name, image, "image/png")}, headers)
 
     def post_json(self, path: str, obj, headers: dict | None = None) -> Reply:
         return self.request("POST", path, json.dumps(obj).encode(), {"Content-Type": "application/json", **(headers or {})})
@@ -69,11 +69,11 @@ class LiveServer:
         body, ctype = encode_multipart({}, {"file": (name, data, "video/mp4")})
         return self.request("POST", "/api/v1/videos", body, {"Content-Type": ctype, **(headers or {})})
 
-    def wait_job(self, job_id: str, timeout: float = 300) -> dict:
+    def wait_job(self, job_id: str, timeout: float = 300, headers: dict | None = None) -> dict:
         """Poll ``GET /api/v1/jobs/<id>`` until the job has finished; every answer must be valid."""
         deadline = time.monotonic() + timeout
         while True:
-            r = self.request("GET", f"/api/v1/jobs/{job_id}")
+            r = self.request("GET", f"/api/v1/jobs/{job_id}", headers=headers)
             assert r.status == 200, r.body
             job = r.json
             assert job["status"] in ("queued", "running", "done", "failed") and 0 <= job["progress"] <= 1

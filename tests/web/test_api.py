@@ -7,6 +7,7 @@ from tests.conftest import make_video
 from tests.web.conftest import MAX_QUERY_MB
 
 CLI_KEYS = ["video_id", "path", "start", "end", "timestamp", "score", "thumbnail"]
+TOKEN = {"X-Vidsearch-Token": "local-test-token"}  # the local CLI's: it is shown absolute server paths
 
 
 def assert_json_error(reply, status: int, code: str | None = None) -> dict:
@@ -47,7 +48,7 @@ def test_search_result_equals_the_library_result(live, query_png):
 
     with live.app.extensions[EXTENSION_KEY].use() as lib:
         expected = [m.to_dict() for m in lib.search_image(load_image(io.BytesIO(query_png)), limit=5)]
-    got = live.search(query_png, limit=5).json["results"]
+    got = live.search(query_png, limit=5, headers=TOKEN).json["results"]
     assert [{k: v for k, v in g.items() if not k.endswith("_url")} for g in got] == expected
 
 
@@ -143,10 +144,12 @@ def test_list_and_get_videos(live):
     videos = {v["id"]: v for v in r.json["videos"]}
     assert set(live.ids.values()) <= set(videos)
     a = videos[live.ids["a"]]
-    assert a["status"] == "indexed" and a["path"] == str(live.videos["a"]) and 5.5 <= a["duration"] <= 6.5
+    assert a["status"] == "indexed" and a["path"] == "a.mp4" and 5.5 <= a["duration"] <= 6.5  # no server folders
     assert "info" not in a and a["stream_url"] == f"/api/v1/videos/{a['id']}/stream"
     one = live.request("GET", f"/api/v1/videos/{a['id']}")
     assert one.status == 200 and one.json == a
+    cli = live.request("GET", f"/api/v1/videos/{a['id']}", headers=TOKEN)
+    assert cli.status == 200 and cli.json == {**a, "path": str(live.videos["a"])}
 
 
 def test_unknown_ids_and_routes_are_404(live):
@@ -180,7 +183,7 @@ def test_stream_answers_range_requests(live):
 
 
 def test_thumbnail_of_a_result_is_a_jpeg(live, query_png):
-    best = live.search(query_png).json["results"][0]
+    best = live.search(query_png, headers=TOKEN).json["results"][0]
     r = live.request("GET", best["thumbnail_url"])
     assert r.status == 200 and r.headers["Content-Type"] == "image/jpeg"
     assert r.body[:3] == b"\xff\xd8\xff" and r.body == open(best["thumbnail"], "rb").read()

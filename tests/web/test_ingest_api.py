@@ -43,9 +43,10 @@ def test_an_upload_is_indexed_in_the_background_under_a_generated_name(live, tmp
     assert job["video_id"] == body["video_id"] and job["finished_at"] >= job["created_at"]
     assert job["result"]["status"] == "indexed" and job["result"]["keyframes"] > 0
 
-    video = live.request("GET", f"/api/v1/videos/{body['video_id']}").json
+    video = live.request("GET", f"/api/v1/videos/{body['video_id']}", headers=TOKEN).json
     assert video["status"] == "indexed"
     stored = Path(video["path"])
+    assert live.request("GET", f"/api/v1/videos/{body['video_id']}").json["path"] == stored.name  # no folders
     root = uploads_dir(live).resolve()
     assert stored.parent.parent == root  # <uploads>/<generated folder>/<sanitised name>
     assert stored.name == "etc_my_holiday_rm_-rf.mp4"
@@ -106,7 +107,9 @@ def test_a_file_under_an_allowed_root_is_ingested(live, tmp_path):
     job = live.wait_job(r.json["job_id"])
     assert job["status"] == "done" and job["result"]["status"] == "indexed"
     video = live.request("GET", f"/api/v1/videos/{job['video_id']}").json
-    assert video["path"] == str(path.resolve()) and video["status"] == "indexed"
+    assert video["path"] == "cam7.mp4" and video["status"] == "indexed"  # relative to its root
+    cli = live.request("GET", f"/api/v1/videos/{job['video_id']}", headers=TOKEN).json
+    assert cli["path"] == str(path.resolve())
     # known and unchanged: the answer names the video at once, and the job skips it
     again = live.post_json("/api/v1/videos", {"path": str(path)}).json
     assert again["video_id"] == job["video_id"]
@@ -126,11 +129,12 @@ def test_a_folder_queues_one_job_per_video_and_skips_links_that_lead_out(live, t
     assert r.status == 202, r.body
     body = r.json
     assert sorted(Path(j["path"]).name for j in body["jobs"]) == ["broken.mp4", "c1.mp4"]
-    assert body["refused"] == [str(folder / "escape.mp4")]
+    assert body["refused"] == ["site3/escape.mp4"]  # relative to the root
     jobs = {Path(j["path"]).name: live.wait_job(j["job_id"]) for j in body["jobs"]}
     assert jobs["c1.mp4"]["status"] == "done" and jobs["c1.mp4"]["video_id"]
     failed = jobs["broken.mp4"]
-    assert failed["status"] == "failed" and str(folder / "broken.mp4") in failed["error"]
+    assert failed["status"] == "failed" and "site3/broken.mp4" in failed["error"]
+    assert str(folder) not in failed["error"] and str(folder) not in failed["result"]["error"]
     assert failed["result"]["status"] == "failed"
     rec = live.request("GET", f"/api/v1/videos/{failed['video_id']}").json
     assert rec["status"] == "failed" and rec["error"]  # kept in the catalog with its reason, as the CLI does
@@ -168,8 +172,9 @@ def test_the_local_cli_token_may_name_any_readable_file(live, tmp_path):
     assert_json_error(live.post_json("/api/v1/videos", {"path": str(path)}, {"X-Vidsearch-Token": "wrong"}), 403)
     r = live.post_json("/api/v1/videos", {"path": str(path)}, TOKEN)
     assert r.status == 202, r.body
-    job = live.wait_job(r.json["job_id"])
+    job = live.wait_job(r.json["job_id"], headers=TOKEN)
     assert job["status"] == "done" and job["path"] == str(path)
+    assert live.wait_job(r.json["job_id"])["path"] == "own.mp4"  # others see only its name
     assert_json_error(live.post_json("/api/v1/videos", {"path": f"{tmp_path}/../{tmp_path.name}/own.mp4"}, TOKEN),
                       403, "path_not_allowed")
     live.request("DELETE", f"/api/v1/videos/{job['video_id']}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
+from web.api.schemas import job_json
 from web.api.videos import jobs
 from web.errors import ApiError
 
@@ -11,7 +12,7 @@ bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 
 @bp.get("")
 def list_jobs():
-    return jsonify({"jobs": [j.to_dict() for j in jobs().list()]})
+    return jsonify({"jobs": [job_json(j) for j in jobs().list()]})
 
 
 @bp.get("/<job_id>")
@@ -19,4 +20,4 @@ def get_job(job_id: str):
     job = jobs().get(job_id)
     if job is None:
         raise ApiError(404, "job_not_found", f"no job with id {job_id!r}")
-    return jsonify(job.to_dict())
+    return jsonify(job_json(job))

@@ -30,7 +30,7 @@ def _error(description: str) -> dict:
 ERROR_CODES = (
     "bad_request, bad_limit, bad_offset, bad_sort, bad_include_weak, bad_time, bad_region, bad_text, no_image, no_file, bad_path, no_videos, not_supported, "
     "unauthorized, path_not_allowed, not_found, video_not_found, job_not_found, thumbnail_not_found, "
-    "file_missing, method_not_allowed, video_busy, payload_too_large, unsupported_media_type, "
+    "file_missing, file_changed, method_not_allowed, video_busy, payload_too_large, unsupported_media_type, "
     "range_not_satisfiable, insufficient_storage, internal_error, model_unavailable"
 )
 
@@ -55,7 +55,9 @@ SCHEMAS: dict = {
                      "stream_url"],
         "properties": {
             "video_id": {"type": "string"},
-            "path": {"type": "string", "description": "the video file on the server"},
+            "path": {"type": "string", "description": "the video file on the server: absolute for the local CLI's "
+                                                    "token or the API key, else relative to its allowed root "
+                                                    "or only its name"},
             "start": {"type": "number", "minimum": 0, "description": "seconds"},
             "end": {"type": "number", "minimum": 0, "description": "seconds"},
             "timestamp": {"type": "number", "minimum": 0, "description": "the best-matching frame, seconds"},
@@ -404,6 +406,8 @@ def build_document(max_query_mb: float, max_upload_mb: float) -> dict:
                     "200": {"description": "the whole file", "content": _STREAM_TYPES},
                     "206": {"description": "the requested range", "content": _STREAM_TYPES},
                     "404": _error("no such video, or its file is gone"),
+                    "409": _error("file_changed: the file on disk is no longer the one that was indexed (a "
+                                  "link swapped in, another size or modification time); index it again"),
                     "416": _error("the range lies outside the file"),
                 },
             }},

@@ -8,14 +8,15 @@ from __future__ import annotations
 import mimetypes
 from pathlib import Path
 
-from flask import Blueprint, current_app, jsonify, request, send_file, url_for
+from flask import Blueprint, current_app, jsonify, request, url_for
 
 from vidsearch.diskspace import LowDiskSpace, check_free_space
 from vidsearch.media import MediaError
 from web.access import library
-from web.api.schemas import video_json
+from web.api.schemas import shown_path, video_json
 from web.auth import local_client, write_endpoint
 from web.errors import ApiError
+from web.files import open_data_file, open_indexed, send_opened
 from web.jobs import JobQueue, VideoBusy
 from web.paths import check_path, files_under
 from web.uploads import (UPLOAD_DIR_KEY, HashingFile, check_video, free_bytes, is_upload, keep_upload, remove_upload,
@@ -122,11 +123,11 @@ def _add_path():
         return _accepted({"video_id": job.video_id, "job_id": job.id}, job.id)
     files, refused = files_under(path, roots, trusted=trusted)
     if not files:
-        raise ApiError(400, "no_videos", f"no video files found under {path}"
+        raise ApiError(400, "no_videos", f"no video files found under {shown_path(str(path))}"
                        + (f" ({len(refused)} link(s) leading outside the allowed roots were skipped)" if refused else ""))
     queued = [jobs().submit(f, force=force) for f in files]
-    return _accepted({"jobs": [{"video_id": j.video_id, "job_id": j.id, "path": j.path} for j in queued],
-                      "refused": refused})
+    return _accepted({"jobs": [{"video_id": j.video_id, "job_id": j.id, "path": shown_path(j.path)} for j in queued],
+                      "refused": [shown_path(r) for r in refused]})
 
 
 @bp.delete("/<video_id>")
@@ -150,12 +151,12 @@ def delete_video(video_id: str):
 
 @bp.get("/<video_id>/stream")
 def stream(video_id: str):
-    """The indexed file itself. ``conditional=True`` answers Range requests (206, 416) so that
-    browsers can seek; the path comes from the catalog, never from the request."""
-    path = Path(_record(video_id).path)
-    if not path.is_file():
-        raise ApiError(404, "file_missing", f"the file of video {video_id!r} is no longer on disk")
-    return send_file(path, mimetype=stream_type(path), conditional=True, max_age=0)
+    """The indexed file itself, opened by :func:`web.files.open_indexed` (404 gone, 409 no longer the
+    indexed file) and sent from that open file with Range requests (206, 416) so that browsers can
+    seek; the path comes from the catalog, never from the request."""
+    rec = _record(video_id)
+    opened = open_indexed(rec, library().settings, shown=shown_path(rec.path))
+    return send_opened(opened, mimetype=stream_type(Path(rec.path)), max_age=0)
 
 
 def stream_type(path: Path) -> str:
@@ -168,8 +169,7 @@ def stream_type(path: Path) -> str:
 @bp.get("/<video_id>/segments/<int:index>/thumbnail")
 def segment_thumbnail(video_id: str, index: int):
     _record(video_id)  # unknown ids are 404 even when a stray folder exists
-    root = library().settings.thumbnails_dir.resolve()
-    path = (root / video_id / f"{index:05d}.jpg").resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    opened = open_data_file(library().settings.thumbnails_dir, video_id, f"{index:05d}.jpg")  # links refused
+    if opened is None:
         raise ApiError(404, "thumbnail_not_found", f"video {video_id!r} has no thumbnail for segment {index}")
-    return send_file(path, mimetype="image/jpeg", conditional=True, max_age=3600)
+    return send_opened(opened, mimetype="image/jpeg", max_age=3600)
