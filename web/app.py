@@ -19,6 +19,7 @@ from web import errors, origin, pages
 from web.access import EXTENSION_KEY, SerialLibrary, library
 from web.auth import API_KEY_CONFIG, TOKEN_CONFIG
 from web.jobs import JobQueue
+from web.json_provider import StrictJSONProvider
 from web.uploads import UploadRequest, remove_upload
 
 _CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self'; "
@@ -48,6 +49,7 @@ def create_app(library_, *, local_token: str | None = None, bind_host: str | Non
     )
     app.config[API_KEY_CONFIG] = settings.api_key
     app.config[TOKEN_CONFIG] = local_token
+    app.json = StrictJSONProvider(app)  # request JSON must be valid Unicode
     app.json.sort_keys = False
     serial = SerialLibrary(library_)
     app.extensions[EXTENSION_KEY] = serial
