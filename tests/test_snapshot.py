@@ -217,3 +217,43 @@ def _ingest_and_die(data_dir: str, video: str) -> None:
         lib.store.flush_interval = None  # nothing flushed on its own: only the WAL holds the points
     list(lib.ingest([video]))
     os._exit(9)
+
+
+def _crafted(path: Path, size_header: str, data: bytes = b"vectors") -> Path:
+    """A snapshot whose manifest is valid and whose one store file declares ``size_header`` bytes."""
+    manifest = json.dumps({"format": "vidsearch-snapshot", "format_version": 1, "created_unix": 0,
+                           "counts": {}}).encode()
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(manifest)
+        tar.addfile(info, io.BytesIO(manifest))
+        info = tarfile.TarInfo("qdrant/frames/segment/page_0.dat")
+        info.size = len(data)
+        info.pax_headers = {"VIDSEARCH.size": size_header}
+        tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("declared, why", [
+    ("100000000000000000", r"'qdrant/frames/segment/page_0.dat' declares a size of 100000000000000000 bytes"),
+    (str(2**70), r"'qdrant/frames/segment/page_0.dat' declares a size of"),
+    ("1e17", r"'qdrant/frames/segment/page_0.dat' is damaged: its size header VIDSEARCH.size='1e17' is not a whole"),
+    ("-5", r"is not a whole number"),
+    ("3", r"damaged \(size header\)"),
+])
+def test_a_crafted_size_header_is_refused_by_name(tmp_path, declared, why):
+    """A huge declared size ended in a raw ``OSError: [Errno 27] File too large`` (or a ValueError)."""
+    bad = _crafted(tmp_path / "huge.tar", declared)
+    target = tmp_path / "target"
+    with pytest.raises(SnapshotError, match=why):
+        restore_snapshot(_settings(target), bad)
+    assert sorted(p.name for p in target.iterdir()) == ["owner.lock"]  # nothing restored, no staging
+
+
+def test_a_member_running_past_the_end_of_the_archive_is_refused(tmp_path):
+    bad = _crafted(tmp_path / "cut.tar", "200000", data=b"x" * 100_000)
+    bad.write_bytes(bad.read_bytes()[:60_000])  # the store file's data stops short
+    target = tmp_path / "target"
+    with pytest.raises(SnapshotError, match="is damaged and cannot be restored"):
+        restore_snapshot(_settings(target), bad)
+    assert sorted(p.name for p in target.iterdir()) == ["owner.lock"]

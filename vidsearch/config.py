@@ -36,6 +36,7 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_CLIP_MIN_SIM | ``0.3`` | copy-descriptor similarity below which two frames are not aligned |
 | VIDSEARCH_DEDUP_THRESHOLD | ``0.63`` | copy score (mean copy-descriptor similarity along the alignment) at or above which dedup reports a copy; calibrated in docs/dedup.md |
 | VIDSEARCH_API_KEY | (unset) | web server: when set, write endpoints need ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` |
+| VIDSEARCH_ALLOWED_HOSTS | (unset) | web server: host names (comma-separated) the server answers to besides ``localhost``, IP addresses and the ``--host`` it binds: the public name behind a reverse proxy (``.example.org`` also allows its subdomains); ``*``: any. Another ``Host`` gets 421 ``bad_host`` (DNS rebinding: docs/reliability.md) |
 | VIDSEARCH_ALLOWED_ROOTS | (unset: none) | web server: folders (``os.pathsep``-separated) under which ``POST /api/v1/videos {"path"}`` may ingest server-side files |
 | VIDSEARCH_MAX_UPLOAD_MB | ``2048`` | web server: largest video upload (``POST /api/v1/videos``) |
 | VIDSEARCH_MAX_QUERY_MB | ``100`` | web server: largest query upload (image or clip for search and dedup) |
@@ -54,6 +55,7 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
@@ -79,6 +81,19 @@ def parse_bool(raw: str) -> bool:
 def _roots(raw: str) -> tuple[Path, ...]:
     """``VIDSEARCH_ALLOWED_ROOTS``: folders separated by ``os.pathsep``, resolved (symlinks too)."""
     return tuple(Path(part).expanduser().resolve() for part in raw.split(os.pathsep) if part.strip())
+
+
+_HOST_NAME = re.compile(r"^\.?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?$")
+
+
+def _hosts(raw: str) -> tuple[str, ...]:
+    """``VIDSEARCH_ALLOWED_HOSTS``: comma-separated host names (no scheme, no port), or ``*``."""
+    names = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+    for name in names:
+        if name != "*" and not _HOST_NAME.match(name):
+            raise ValueError(f"{name!r} is not a host name (give names such as vid.example.org or "
+                             f".example.org, without scheme or port; or *)")
+    return names
 
 
 def _default_data_dir(env: Mapping[str, str]) -> Path:
@@ -120,6 +135,7 @@ class Settings:
     dedup_threshold: float = 0.63
     api_key: str | None = field(default=None, repr=False)
     allowed_roots: tuple[Path, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
     max_upload_mb: float = 2048.0
     max_query_mb: float = 100.0
     upload_dir: Path | None = None  # None: data_dir / "uploads" (see uploads_dir)
@@ -210,6 +226,7 @@ class Settings:
             dedup_threshold=get("DEDUP_THRESHOLD", 0.63, float),
             api_key=get("API_KEY", None, str),
             allowed_roots=get("ALLOWED_ROOTS", (), _roots),
+            allowed_hosts=get("ALLOWED_HOSTS", (), _hosts),
             max_upload_mb=get("MAX_UPLOAD_MB", 2048.0, float),
             max_query_mb=get("MAX_QUERY_MB", 100.0, float),
             upload_dir=get("UPLOAD_DIR", None, lambda raw: Path(raw).expanduser().resolve()),

@@ -338,27 +338,57 @@ def _member_path(name: str) -> PurePosixPath:
     return p
 
 
+def _declared_length(member: tarfile.TarInfo, room: int) -> int:
+    """The length to restore ``member`` to: its ``VIDSEARCH.size`` (a whole number, at least the
+    bytes it holds, at most ``room``: the size of the file system it goes to), else its size."""
+    raw = member.pax_headers.get(SIZE_KEY)
+    if raw is None:
+        return member.size
+    if not (raw.isascii() and raw.isdigit()):
+        raise SnapshotError(f"the snapshot member {member.name!r} is damaged: its size header "
+                            f"{SIZE_KEY}={raw[:40]!r} is not a whole number of bytes")
+    length = int(raw)
+    if length < member.size:
+        raise SnapshotError(f"the snapshot member {member.name!r} is damaged (size header)")
+    if length > room:
+        raise SnapshotError(f"the snapshot member {member.name!r} declares a size of {length} bytes "
+                            f"({SIZE_KEY}), more than the whole file system it would be restored to holds "
+                            f"({room} bytes): a damaged or crafted snapshot; refusing it")
+    return length
+
+
 def _extract(path: Path, into: Path) -> None:
-    with tarfile.open(path, mode="r:") as tar:
-        for member in tar:
-            rel = _member_path(member.name)
-            if member.isdir():
-                (into / rel).mkdir(parents=True, exist_ok=True)
-                continue
-            if not member.isfile():
-                raise SnapshotError(f"the snapshot member {member.name!r} is not a plain file: refusing it")
-            if rel.parts[0] == MANIFEST:
-                continue
-            target = into / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            length = int(member.pax_headers.get(SIZE_KEY, member.size))
-            if length < member.size:
-                raise SnapshotError(f"the snapshot member {member.name!r} is damaged (size header)")
-            with tar.extractfile(member) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst, _BLOCK)
-                dst.truncate(length)  # the zero tail comes back as a hole
-                dst.flush()
-                os.fsync(dst.fileno())
+    st = os.statvfs(into)
+    room = st.f_blocks * st.f_frsize
+    try:
+        with tarfile.open(path, mode="r:") as tar:
+            for member in tar:
+                _extract_member(tar, member, into, room)
+    except tarfile.TarError as exc:  # e.g. a member's declared size runs past the end of the file
+        raise SnapshotError(f"{path} is damaged and cannot be restored: {exc}") from None
+
+
+def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, into: Path, room: int) -> None:
+    rel = _member_path(member.name)
+    if member.isdir():
+        (into / rel).mkdir(parents=True, exist_ok=True)
+        return
+    if not member.isfile():
+        raise SnapshotError(f"the snapshot member {member.name!r} is not a plain file: refusing it")
+    if rel.parts[0] == MANIFEST:
+        return
+    target = into / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    length = _declared_length(member, room)
+    try:
+        with tar.extractfile(member) as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst, _BLOCK)
+            dst.truncate(length)  # the zero tail comes back as a hole
+            dst.flush()
+            os.fsync(dst.fileno())
+    except OSError as exc:  # EFBIG, ENOSPC, EIO...: say which member, and why
+        raise SnapshotError(f"cannot restore the snapshot member {member.name!r} ({length} bytes): "
+                            f"{exc.strerror or exc}") from None
 
 
 def _verify(settings: Settings, staged: Path, manifest: dict) -> None:

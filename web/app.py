@@ -15,10 +15,11 @@ from functools import partial
 
 from flask import Flask, jsonify
 
-from web import errors, pages
+from web import errors, origin, pages
 from web.access import EXTENSION_KEY, SerialLibrary, library
 from web.auth import API_KEY_CONFIG, TOKEN_CONFIG
 from web.jobs import JobQueue
+from web.json_provider import StrictJSONProvider
 from web.uploads import UploadRequest, remove_upload
 
 _CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self'; "
@@ -29,8 +30,10 @@ def _bytes(mib: float) -> int:
     return int(mib * 2**20)
 
 
-def create_app(library_, *, local_token: str | None = None) -> Flask:
-    """``local_token``: the secret that ``serve`` writes into ``server.json`` for the local CLI."""
+def create_app(library_, *, local_token: str | None = None, bind_host: str | None = None) -> Flask:
+    """``local_token``: the secret that ``serve`` writes into ``server.json`` for the local CLI;
+    ``bind_host``: the address the server listens on, one of the host names it answers to
+    (:mod:`web.origin`)."""
     from web import api  # here, not at module level, so that importing web.app stays light
     from web.api.videos import JOBS_KEY
 
@@ -46,11 +49,13 @@ def create_app(library_, *, local_token: str | None = None) -> Flask:
     )
     app.config[API_KEY_CONFIG] = settings.api_key
     app.config[TOKEN_CONFIG] = local_token
+    app.json = StrictJSONProvider(app)  # request JSON must be valid Unicode
     app.json.sort_keys = False
     serial = SerialLibrary(library_)
     app.extensions[EXTENSION_KEY] = serial
     app.extensions[JOBS_KEY] = JobQueue(serial, remove_upload=partial(remove_upload, uploads_dir=settings.uploads_dir))
 
+    origin.register(app, settings.allowed_hosts, bind_host)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     errors.register(app)

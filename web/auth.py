@@ -2,8 +2,9 @@
 
 With an API key configured, every write endpoint (``POST /api/v1/videos``, ``DELETE
 /api/v1/videos/<id>``) needs ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``; without one it
-answers 401 JSON. Reads (search, listing, streaming) stay open. Without a key, writes are open too,
-so bind to 127.0.0.1 or put a reverse proxy with authentication in front.
+answers 401 JSON. Reads (search, listing, streaming) stay open. Without a key, writes are open too
+(except to pages of other web sites: :mod:`web.origin`), so bind to 127.0.0.1 or put a reverse
+proxy with authentication in front.
 
 ``vidsearch serve`` also writes a random token into ``server.json`` in the data folder (mode 0600).
 The ``vidsearch`` CLI on the same machine sends it as ``X-Vidsearch-Token``: whoever can read the

@@ -167,7 +167,7 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int = 8)
     info_path = settings.server_info_path
     try:
         token = secrets.token_urlsafe(32)
-        app = create_app(library, local_token=token)
+        app = create_app(library, local_token=token, bind_host=host)
         server = create_server(app, host=host, port=port, threads=threads)
         write_server_info(info_path, server, token)
         # load the models now, in the background: the first search or ingest would otherwise load

@@ -29,7 +29,11 @@ from pathlib import Path
 from typing import Iterable
 
 from flask import Request
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.formparser import FormDataParser
 from werkzeug.utils import secure_filename
+
+from web.errors import ApiError
 
 UPLOAD_DIR_KEY = "vidsearch.upload_dir"  # set in the WSGI environ by the view that accepts uploads
 MAX_NAME = 120
@@ -64,9 +68,58 @@ class HashingFile:
         return iter(self._file)
 
 
+class _CountingStream:
+    """The request body as the form parser reads it, counting the bytes and the multipart
+    delimiters (``--boundary``: one per part, and the closing one) read so far."""
+
+    def __init__(self, stream, boundary: bytes) -> None:
+        self._stream, self._delimiter = stream, b"--" + boundary
+        self._tail = b""
+        self.read_bytes = self.delimiters = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.read_bytes += len(data)
+        if self._delimiter != b"--":
+            seen = self._tail + data
+            self.delimiters += seen.count(self._delimiter) - self._tail.count(self._delimiter)
+            self._tail = seen[-(len(self._delimiter) - 1):]
+        return data
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+class _FormParser(FormDataParser):
+    """werkzeug's form parser, except that a form over ``max_form_parts`` or with a field over
+    ``max_form_memory_size`` is a 413 that names that limit (werkzeug's own says nothing, and the
+    app's 413 message names the body size limit, which such a form is within)."""
+
+    def parse(self, stream, mimetype, content_length, options=None):
+        if mimetype != "multipart/form-data":
+            return super().parse(stream, mimetype, content_length, options)
+        counted = _CountingStream(stream, (options or {}).get("boundary", "").encode("ascii", "replace"))
+        try:
+            _, form, files = super().parse(counted, mimetype, content_length, options)
+        except RequestEntityTooLarge:
+            if self.max_content_length is not None and counted.read_bytes > self.max_content_length:
+                raise  # the body itself is over the limit (a body of unknown length)
+            if self.max_form_parts is not None and counted.delimiters > self.max_form_parts:
+                raise ApiError(413, "payload_too_large", f"the form has more than {self.max_form_parts} parts, "
+                                                         f"the limit (max_form_parts)") from None
+            raise ApiError(413, "payload_too_large",
+                           f"a form field (not a file) or a part's headers larger than the limit of "
+                           f"{self.max_form_memory_size} bytes (max_form_memory_size); send large data "
+                           f"as a file part") from None
+        return stream, form, files
+
+
 class UploadRequest(Request):
     """Flask's request, except that file parts of a request whose view set :data:`UPLOAD_DIR_KEY`
-    go to a :class:`HashingFile` in that folder (instead of a temporary file in ``/tmp``)."""
+    go to a :class:`HashingFile` in that folder (instead of a temporary file in ``/tmp``), and that
+    a form over werkzeug's part count or field size limit is a 413 naming that limit."""
+
+    form_data_parser_class = _FormParser
 
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
         folder = self.environ.get(UPLOAD_DIR_KEY)

@@ -118,7 +118,7 @@ def serving(library, *, local_token: str | None = None, videos=None, ids=None):
     from web.app import create_app, jobs_of
     from web.server import create_server
 
-    app = create_app(library, local_token=local_token)
+    app = create_app(library, local_token=local_token, bind_host="127.0.0.1")
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, name="waitress", daemon=True)
     thread.start()

@@ -335,3 +335,53 @@ def test_a_region_drawn_on_the_dropped_picture_is_searched(browser, live, big_jp
     assert "region" not in browser.execute_script("return window.__sent;")[-1]
     WebDriverWait(browser, 60).until(
         lambda d: f"score {whole[0]['score']:.3f}" in _first_text(d))
+
+
+_EVIL_PAGE = """<!doctype html><title>loading</title><script>
+(async () => {
+  const clip = await (await fetch("clip.mp4")).blob();
+  const data = new FormData();
+  data.append("file", clip, "evil.mp4");
+  try {
+    await fetch("%(target)s/api/v1/videos", { method: "POST", mode: "no-cors", body: data });
+    document.title = "sent";
+  } catch (e) { document.title = "failed: " + e; }
+})();
+</script>"""
+
+
+@pytest.mark.parametrize("page_host", ["127.0.0.1", "localhost"], ids=["same-site", "cross-site"])
+def test_a_page_of_another_origin_cannot_add_a_video(browser, live, tmp_path, page_host):
+    """A blind ``no-cors`` POST of a FormData from another origin (another port of this machine,
+    or another site) indexed its video; the server now refuses it (web/origin.py). (A DELETE or a
+    JSON POST from another origin needs a CORS preflight, which this server never grants.)"""
+    import functools
+    import http.server
+    import threading
+
+    from tests.conftest import make_video
+
+    make_video(tmp_path / "clip.mp4", source="smptebars", duration=2)
+    (tmp_path / "index.html").write_text(_EVIL_PAGE % {"target": live.url})
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    evil = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    thread = threading.Thread(target=evil.serve_forever, daemon=True)
+    thread.start()
+
+    def state():
+        return (sorted(v["id"] for v in live.request("GET", "/api/v1/videos").json["videos"]),
+                [j["id"] for j in live.request("GET", "/api/v1/jobs").json["jobs"]])
+
+    before = state()
+    try:
+        browser.get(f"http://{page_host}:{evil.server_address[1]}/index.html")
+        WebDriverWait(browser, 60).until(lambda d: d.title != "loading")
+        assert browser.title == "sent", browser.title
+    finally:
+        evil.shutdown()
+        evil.server_close()
+    assert state() == before  # nothing queued, nothing indexed

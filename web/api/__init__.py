@@ -15,6 +15,8 @@
 | GET | /api/v1/openapi.json | the OpenAPI 3.1 description of all of the above |
 
 Write endpoints (POST/DELETE videos) need the API key when one is configured (:mod:`web.auth`).
+Before any endpoint, :mod:`web.origin` refuses unknown host names (421) and writes sent by pages of
+other origins (403).
 """
 from __future__ import annotations
 

@@ -28,10 +28,11 @@ def _error(description: str) -> dict:
 
 
 ERROR_CODES = (
-    "bad_request, bad_limit, bad_offset, bad_sort, bad_include_weak, bad_time, bad_region, bad_text, no_image, no_file, bad_path, no_videos, not_supported, "
+    "bad_request, bad_limit, bad_offset, bad_sort, bad_include_weak, bad_time, bad_region, bad_text, no_image, "
+    "no_file, bad_path, no_videos, not_supported, "
     "unauthorized, path_not_allowed, not_found, video_not_found, job_not_found, thumbnail_not_found, "
     "file_missing, file_changed, method_not_allowed, video_busy, payload_too_large, unsupported_media_type, "
-    "range_not_satisfiable, insufficient_storage, internal_error, model_unavailable"
+    "range_not_satisfiable, insufficient_storage, internal_error, model_unavailable, cross_origin, bad_host"
 )
 
 SCHEMAS: dict = {
@@ -278,8 +279,24 @@ def _search_json() -> dict:
     }
 
 
+def _request_checks(document: dict) -> dict:
+    """The answers of web/origin.py, which checks every request before its endpoint does."""
+    for item in document["paths"].values():
+        for method, op in item.items():
+            if method == "parameters":
+                continue
+            responses = op["responses"]
+            responses["421"] = _error("bad_host: the Host header names none of this server's host names "
+                                      "(VIDSEARCH_ALLOWED_HOSTS)")
+            if method not in ("get", "head", "options"):
+                other = responses.get("403", {}).get("description")
+                responses["403"] = _error("cross_origin: a page of another origin sent it (Sec-Fetch-Site, Origin)"
+                                          + (f"; or {other}" if other else ""))
+    return document
+
+
 def build_document(max_query_mb: float, max_upload_mb: float) -> dict:
-    return {
+    return _request_checks({
         "openapi": "3.1.0",
         "info": {
             "title": "vidsearch API",
@@ -447,7 +464,7 @@ def build_document(max_query_mb: float, max_upload_mb: float) -> dict:
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "VIDSEARCH_API_KEY"},
             },
         },
-    }
+    })
 
 
 @bp.get("/openapi.json")
