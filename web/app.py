@@ -11,6 +11,7 @@ encoders load on the first search.
 """
 from __future__ import annotations
 
+import threading
 from functools import partial
 
 from flask import Flask, jsonify
@@ -32,6 +33,7 @@ def _bytes(mib: float) -> int:
 def create_app(library_, *, local_token: str | None = None) -> Flask:
     """``local_token``: the secret that ``serve`` writes into ``server.json`` for the local CLI."""
     from web import api  # here, not at module level, so that importing web.app stays light
+    from web.api.search import IMAGE_SLOTS_KEY
     from web.api.videos import JOBS_KEY
 
     settings = library_.settings
@@ -49,6 +51,7 @@ def create_app(library_, *, local_token: str | None = None) -> Flask:
     app.json.sort_keys = False
     serial = SerialLibrary(library_)
     app.extensions[EXTENSION_KEY] = serial
+    app.extensions[IMAGE_SLOTS_KEY] = threading.BoundedSemaphore(settings.image_decodes)  # query pictures at once
     app.extensions[JOBS_KEY] = JobQueue(serial, remove_upload=partial(remove_upload, uploads_dir=settings.uploads_dir))
 
     app.register_blueprint(api.bp)
