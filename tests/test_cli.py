@@ -113,3 +113,15 @@ def test_search_and_dedup_by_clip(env, tmp_path):
     for args in (("search", "--clip", str(bad)), ("dedup", "--clip", str(bad), "--json")):
         p = run(env, *args, check=False)
         assert p.returncode == 2 and str(bad) in p.stderr and "Traceback" not in p.stderr
+
+
+def test_a_query_clip_over_the_length_limit_is_refused(env, tmp_path):
+    """VIDSEARCH_MAX_QUERY_CLIP_S (here 60 s) is checked from the probed duration, before decoding."""
+    long = tmp_path / "long.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=black:size=64x64:rate=1", "-t", "600",
+                    "-c:v", "libx264", "-preset", "ultrafast", str(long)], check=True)
+    env = {**env, "VIDSEARCH_MAX_QUERY_CLIP_S": "60"}
+    for args in (("search", "--clip", str(long)), ("dedup", "--clip", str(long), "--json")):
+        p = run(env, *args, check=False)
+        assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+        assert str(long) in p.stderr and "600.0 s long" in p.stderr and "at most 60 s" in p.stderr

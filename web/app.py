@@ -11,6 +11,7 @@ encoders load on the first search.
 """
 from __future__ import annotations
 
+import threading
 from functools import partial
 
 from flask import Flask, jsonify
@@ -35,6 +36,7 @@ def create_app(library_, *, local_token: str | None = None, bind_host: str | Non
     ``bind_host``: the address the server listens on, one of the host names it answers to
     (:mod:`web.origin`)."""
     from web import api  # here, not at module level, so that importing web.app stays light
+    from web.api.search import IMAGE_SLOTS_KEY
     from web.api.videos import JOBS_KEY
 
     settings = library_.settings
@@ -53,6 +55,7 @@ def create_app(library_, *, local_token: str | None = None, bind_host: str | Non
     app.json.sort_keys = False
     serial = SerialLibrary(library_)
     app.extensions[EXTENSION_KEY] = serial
+    app.extensions[IMAGE_SLOTS_KEY] = threading.BoundedSemaphore(settings.image_decodes)  # query pictures at once
     app.extensions[JOBS_KEY] = JobQueue(serial, remove_upload=partial(remove_upload, uploads_dir=settings.uploads_dir))
 
     origin.register(app, settings.allowed_hosts, bind_host)

@@ -17,12 +17,16 @@ The query is decoded with :func:`~vidsearch.media.decode.sample_frames` at ``set
 (denser than the index's 1 frame/s: short clips get enough rows, and the query rows bracket each
 stored keyframe) up to a budget of ``settings.clip_max_frames`` samples, beyond which the rate
 drops, never below the index's own (embedding the samples is most of a query's time; docs/dedup.md
-has the measurements), and described with the very encoder the index used. Frames that carry no
+has the measurements), and described with the very encoder the index used. A query clip longer
+than ``settings.max_query_clip_s`` (VIDSEARCH_MAX_QUERY_CLIP_S) is refused from its probed duration
+before a frame is sampled (:class:`~vidsearch.media.errors.TooLarge`, ``clip_too_long``), and
+sampling stops after that many seconds of decoded video whatever the file declares. Frames that carry no
 picture (black, flat colour, fades to black: their descriptor is close to a flat picture's) are
 left out on both sides, or every black frame would be a copy of every other.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Iterator, Protocol
@@ -31,6 +35,7 @@ import numpy as np
 
 from vidsearch.media import probe, sample_frames
 from vidsearch.media.decode import prefetched
+from vidsearch.media.errors import TooLarge
 from vidsearch.records import Match, Moment
 from vidsearch.search.align import Alignment, AlignParams, Track, align, suppress
 from vidsearch.search.confidence import SAME, SIMILAR, confidence, labeller, levels
@@ -106,10 +111,16 @@ QUERY_CHUNK = 8  # frames per decoded chunk of a query: small, so decoding and e
 
 
 def describe_clip(path, *, encoders, settings, fps: float | None = None) -> ClipQuery:
-    """Decode, sample and describe a query clip. Bad media raises :class:`MediaError`."""
+    """Decode, sample and describe a query clip. Bad media raises :class:`MediaError`, a clip over
+    ``settings.max_query_clip_s`` :class:`TooLarge` (before it is decoded)."""
     path = str(path)
     info = probe(path)
+    longest = settings.max_query_clip_s
+    if info.duration > longest:
+        raise TooLarge(path, f"the clip is {info.duration:.1f} s long; a query clip may be at most {longest:g} s "
+                             f"(VIDSEARCH_MAX_QUERY_CLIP_S)", "clip_too_long")
     fps = fps or query_fps(settings, info.duration)
+    most = math.ceil(longest * fps) + 1  # samples of that many seconds, if the file's times lie too
     times: list[float] = []
     vecs: list[np.ndarray] = []
     shape = None
@@ -117,9 +128,14 @@ def describe_clip(path, *, encoders, settings, fps: float | None = None) -> Clip
                            chunk=min(settings.decode_chunk, QUERY_CHUNK), timeout=settings.decode_timeout,
                            decoder=settings.decoder)
     for chunk in prefetched(chunks):
+        chunk = [f for f in chunk if f.timestamp <= longest][: most - len(times)]
+        if not chunk:
+            break  # the file is longer than it said: the rest is not decoded
         times.extend(f.timestamp for f in chunk)
         shape = chunk[0].image.shape[:2]
         vecs.append(encoders.copy.embed([f.image for f in chunk]))
+        if len(times) >= most:
+            break
     vectors = np.concatenate(vecs) if vecs else np.zeros((0, encoders.copy.dim), np.float32)
     track = Track.regular(times, 1.0 / fps, end=max(info.duration, (times[-1] if times else 0.0)))
     return ClipQuery(path=path, duration=info.duration, track=track, vectors=vectors,

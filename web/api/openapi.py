@@ -31,8 +31,9 @@ ERROR_CODES = (
     "bad_request, bad_limit, bad_offset, bad_sort, bad_include_weak, bad_time, bad_region, bad_text, no_image, "
     "no_file, bad_path, no_videos, not_supported, "
     "unauthorized, path_not_allowed, not_found, video_not_found, job_not_found, thumbnail_not_found, "
-    "file_missing, file_changed, method_not_allowed, video_busy, payload_too_large, unsupported_media_type, "
-    "range_not_satisfiable, insufficient_storage, internal_error, model_unavailable, cross_origin, bad_host"
+    "file_missing, file_changed, method_not_allowed, video_busy, payload_too_large, image_too_large, "
+    "clip_too_long, unsupported_media_type, busy, range_not_satisfiable, insufficient_storage, internal_error, "
+    "model_unavailable, cross_origin, bad_host"
 )
 
 SCHEMAS: dict = {
@@ -326,9 +327,12 @@ def build_document(max_query_mb: float, max_upload_mb: float) -> dict:
                     "200": _json(_ref("SearchResults"), "ranked moments, best first"),
                     "400": _error("a malformed query (no query or several, empty text, bad limit, time or region)"),
                     "404": _error("video_id names no video"),
-                    "413": _error("the upload is over the query limit"),
+                    "413": _error("the upload is over the query limit (`payload_too_large`), the picture over the "
+                                  "pixel, decoded-size or 20:1 aspect limit (`image_too_large`), or the clip longer "
+                                  "than VIDSEARCH_MAX_QUERY_CLIP_S (`clip_too_long`)"),
                     "415": _error("the upload is not a readable image or video"),
-                    "503": _error("a model package is missing"),
+                    "503": _error("a model package is missing, or every picture decode slot stayed busy "
+                                  "(`busy`, with Retry-After)"),
                 },
             }},
             "/api/v1/dedup": {"post": {
@@ -342,7 +346,8 @@ def build_document(max_query_mb: float, max_upload_mb: float) -> dict:
                 "responses": {
                     "200": _json(_ref("DedupResults"), "the copies, best first; empty when the footage is new"),
                     "400": _error("no clip"),
-                    "413": _error("the upload is over the query limit"),
+                    "413": _error("the upload is over the query limit (`payload_too_large`), or the clip longer "
+                                  "than VIDSEARCH_MAX_QUERY_CLIP_S (`clip_too_long`)"),
                     "415": _error("the upload is not a readable video"),
                     "503": _error("a model package is missing"),
                 },

@@ -35,7 +35,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from vidsearch.cli import WallTime, parse_region, parse_time, parse_when
 from vidsearch.config import parse_bool
-from vidsearch.media.errors import MediaError
+from vidsearch.media.errors import MediaError, TooLarge
 from vidsearch.media.image import load_image
 from web.access import library
 from web.api.schemas import match_json, moment_json
@@ -65,6 +65,12 @@ MAX_OFFSET = 1000
 SORTS = ("score", "time")
 MAX_TEXT = 1000  # characters of a text query
 MAX_JSON_BYTES = 64 * 1024
+# A query picture waits this long for one of the VIDSEARCH_IMAGE_DECODES decode slots, then 503: a
+# decode takes at most a few seconds (docs/benchmarks.md "Query image bounds"), so a burst queues
+# and a flood is told to come back instead of holding every server thread.
+IMAGE_SLOT_WAIT_S = 10.0
+IMAGE_RETRY_AFTER_S = 5
+IMAGE_SLOTS_KEY = "vidsearch.image_slots"  # app.extensions: a semaphore of VIDSEARCH_IMAGE_DECODES slots
 
 
 def _bad(code: str, message: str) -> ApiError:
@@ -231,6 +237,8 @@ def _clip_path(upload) -> str:
 
 
 def _media_error(upload, exc: MediaError) -> ApiError:
+    if isinstance(exc, TooLarge):
+        return ApiError(413, exc.code, f"{safe_name(upload.filename)}: {exc.reason}")
     return ApiError(415, "unsupported_media_type", f"{safe_name(upload.filename)}: {exc.reason}")
 
 
@@ -271,18 +279,35 @@ def search():
             raise _bad("bad_refine", "refine applies to image queries only")
         return _answer(_search_clip(clip, limit=limit, video_id=video_id, after=after, before=before, page=page))
 
-    try:  # decoding the picture needs no lock; without a region, a JPEG only needs the frame size
-        shrink = library().settings.frame_size if region is None else None
-        picture = load_image(image.stream, name=image.filename, min_short_side=shrink)
-    except MediaError as exc:
-        raise ApiError(415, "unsupported_media_type", str(exc)) from None
+    picture = _load_picture(image, region)
     try:  # the embedding runs outside the library lock; store and catalog calls take it
         moments = library().concurrent().search_image(picture, limit=limit, video_id=video_id, after=after,
-                                                      before=before, region=region, batcher=library().image_batcher,
+                                                      before=before, batcher=library().image_batcher,
                                                       refine=refine, **page)
     except ValueError as exc:  # e.g. a region outside the picture
         raise _bad("bad_region" if region is not None else "bad_request", str(exc)) from None
     return _answer(moments)
+
+
+def _load_picture(upload, region):
+    """The query picture (its region only), decoded no larger than the frame size needs
+    (:func:`load_image`), in one of the app's decode slots. Needs no library lock."""
+    slots = current_app.extensions[IMAGE_SLOTS_KEY]
+    if not slots.acquire(timeout=IMAGE_SLOT_WAIT_S):
+        busy = ApiError(503, "busy", "too many query pictures are being decoded; try again shortly")
+        busy.headers["Retry-After"] = str(IMAGE_RETRY_AFTER_S)
+        raise busy
+    try:
+        return load_image(upload.stream, name=upload.filename, min_short_side=library().settings.frame_size,
+                          region=region)
+    except TooLarge as exc:
+        raise ApiError(413, exc.code, str(exc)) from None
+    except MediaError as exc:
+        raise ApiError(415, "unsupported_media_type", str(exc)) from None
+    except ValueError as exc:  # a region outside the picture
+        raise _bad("bad_region", str(exc)) from None
+    finally:
+        slots.release()
 
 
 def _search_clip(upload, *, limit, video_id, after, before, page):
