@@ -11,8 +11,9 @@
 4. Calibration: for each kind, the share of negatives under each candidate floor and the share
    of right answers at or above it (``bench/out/moments.json``; the table in docs/moments.md).
 
-Baseline in the same run: the previous moment rule (merge every top-N hit within 2 s:
-``--baseline`` re-runs the image queries with it), so lengths can be compared.
+Baseline in the same run, on the same queries and stored frames: the previous moment rule (every
+hit among the store's nearest ``max(100, 20 * limit)`` frames merged with its neighbours within
+2 s, ``merge_hits``), its length and whether it stays the same at limits 3, 10 and 50.
 
     .venv/bin/python bench/moments.py [--data DIR] [--runs 0.6,0.7,0.8,0.9] [--quick]
 """
@@ -32,7 +33,7 @@ from image_quality import EQUIVALENT, POSITIONS, TOLERANCE_S, canonical, judge, 
 
 HELD_OUT = ("chaplin.mp4", "fire2.mp4", "02_cups.mp4", "bedroom.mp4", "flipping_a_pancake.mkv", "Megamind.avi")
 LIMITS = (3, 10, 50)
-FLOORS = [round(0.05 * k, 2) for k in range(2, 15)]
+FLOORS = [round(0.01 * k, 2) for k in range(10, 71)]
 # subjects that no clip shows (MANIFEST.tsv's descriptions): text queries that should find nothing
 ABSENT = ("a giraffe", "an elephant", "a snowy mountain", "a sailing boat on the sea", "a horse", "a pizza",
           "a guitar", "a tennis racket", "a zebra", "a lion", "a penguin", "surfing a wave", "a christmas tree",
@@ -63,7 +64,7 @@ def main() -> None:
     ap.add_argument("--videos")
     ap.add_argument("--runs", default="", help="comma-separated RUN values to compare (default: the product's)")
     ap.add_argument("--quick", action="store_true", help="the 50%% frame only")
-    ap.add_argument("--only", choices=("image", "region", "clip", "text"), action="append",
+    ap.add_argument("--only", choices=("image", "region", "clip", "text", "latency"), action="append",
                     help="run only these parts (repeatable)")
     a = ap.parse_args()
     common.check_product_ready()
@@ -105,8 +106,8 @@ def main() -> None:
                     for tname, fn in tf.items():
                         yield v.name, t, tname, np.asarray(fn(base))
 
-        want = set(a.only or ("image", "region", "clip", "text"))
-        need_stills = bool(want & {"image", "region"})
+        want = set(a.only or ("image", "region", "clip", "text", "latency"))
+        need_stills = bool(want & {"image", "region", "latency"})
         queries = {"pos": list(stills(held_in)) if need_stills else [],
                    "neg": list(stills(held_out)) if need_stills else []}
         print(f"stills: {len(queries['pos'])} positive, {len(queries['neg'])} negative", flush=True)
@@ -115,6 +116,9 @@ def main() -> None:
         for run in runs if "image" in want else []:
             moment.RUN = run
             rows, neg_scores, pos_scores, lat = [], [], [], []
+            from vidsearch.media.image import resize_short_side
+
+            period = 1.0 / settings.sample_fps
             for clip, t, tname, arr in queries["pos"]:
                 t1 = time.perf_counter()
                 ms = lib.search_image(arr, limit=10, include_weak=True, refine=False)
@@ -125,7 +129,15 @@ def main() -> None:
                 t_got = canonical(clip, t)[1] - EQUIVALENT.get(got, (got, 0.0))[1] if rv else None
                 same = [[(x.video_id, x.start, x.end) for x in lib.search_image(arr, limit=k, refine=False)[:3]]
                         for k in LIMITS]
-                rows.append({"clip": clip, "t": t, "edit": tname, "right_video": rv, "ok": ok, "err": err,
+                vec = lib.encoders.copy.embed([resize_short_side(arr, settings.frame_size)])[0]
+                old = [moment.merge_hits(lib.store.search_frames("copy", vec, moment.frames_to_ask(k)),
+                                         gap=max(settings.moment_gap, 1.5 * period), sample_period=period)[:3]
+                       for k in LIMITS]
+                old_top = old[1][0] if old[1] else None
+                rows.append({"baseline_length": (old_top.end - old_top.start) if old_top and rv else None,
+                             "baseline_same_at_limits": all([(x.video_id, x.start, x.end) for x in o] ==
+                                                            [(x.video_id, x.start, x.end) for x in old[0]] for o in old),
+                             "clip": clip, "t": t, "edit": tname, "right_video": rv, "ok": ok, "err": err,
                              "score": top.score if top else None, "length": (top.end - top.start) if top else None,
                              # a picture between two samples is known to the sample after it
                              "inside": rv and top.start - 0.5 / settings.sample_fps - 1e-3 <= t_got <= top.end + 1e-3,
@@ -145,6 +157,10 @@ def main() -> None:
                 "moment_length_s": {"p50": common.percentile(lengths, 50), "p90": common.percentile(lengths, 90),
                                     "max": max(lengths, default=None)},
                 "same_moments_at_limits_3_10_50": round(sum(r["same_at_limits"] for r in rows) / len(rows), 4),
+                "baseline_moment_length_s": {
+                    "p50": common.percentile([r["baseline_length"] for r in edited if r["baseline_length"] is not None], 50),
+                    "p90": common.percentile([r["baseline_length"] for r in edited if r["baseline_length"] is not None], 90)},
+                "baseline_same_at_limits_3_10_50": round(sum(r["baseline_same_at_limits"] for r in rows) / len(rows), 4),
                 "latency_ms_p50": round(common.percentile(lat, 50), 1),
                 "calibration": rates(pos_scores, neg_scores),
                 "negative_max": round(max(neg_scores, default=0.0), 4),
@@ -152,6 +168,26 @@ def main() -> None:
             }
             out["image"][str(run)] = summary
             print(f"RUN {run}: {summary}", flush=True)
+
+        # the refinement's cost: the same edited stills with and without it, in alternation
+        if "latency" in want:
+            times: dict[bool, list[float]] = {False: [], True: []}
+            sample = [q for q in queries["pos"] if q[2] != "original"][::4]
+            for clip, t, tname, arr in sample[:8]:  # warm-up: models, decoders, page cache
+                lib.search_image(arr, limit=10, refine=True)
+            for k, (clip, t, tname, arr) in enumerate(sample):
+                for refine in ((False, True) if k % 2 == 0 else (True, False)):
+                    t1 = time.perf_counter()
+                    lib.search_image(arr, limit=10, refine=refine)
+                    times[refine].append((time.perf_counter() - t1) * 1000)
+            out["refine_latency_ms"] = {"queries": len(sample),
+                                        "off": {"p50": common.percentile(times[False], 50),
+                                                "p95": common.percentile(times[False], 95)},
+                                        "on": {"p50": common.percentile(times[True], 50),
+                                               "p95": common.percentile(times[True], 95)},
+                                        "added_p50": round(common.percentile(times[True], 50)
+                                                           - common.percentile(times[False], 50), 1)}
+            print(f"refine latency: {out['refine_latency_ms']}", flush=True)
 
         # regions: the centre half of each still
         moment.RUN = runs[-1] if len(runs) == 1 else moment.RUN
@@ -168,7 +204,9 @@ def main() -> None:
                 reg[kind].append(top.score if top and (kind == "neg" or rv) else (0.0 if kind == "neg" else None))
         pos = [s for s in reg["pos"] if s is not None]
         out["region"] = {"queries": len(reg["pos"]), "right_video_first": round(len(pos) / max(1, len(reg["pos"])), 4),
-                         "calibration": rates(pos, reg["neg"]), "negative_max": max(reg["neg"], default=0.0)}
+                         "calibration": rates(pos, reg["neg"]), "negative_max": max(reg["neg"], default=0.0),
+                         "positive_scores": sorted(round(x, 3) for x in pos),
+                         "negative_scores": sorted(round(x, 3) for x in reg["neg"])}
         print(f"region: {out['region']}", flush=True)
 
         # clips: 3 s cut at 30 %

@@ -39,16 +39,18 @@ def test_a_frame_finds_its_video_and_time(indexed, video, t):
     assert best.start <= best.timestamp <= best.end
     assert best.thumbnail and best.thumbnail.endswith(".jpg")
     d = best.to_dict()
-    assert set(d) == {"video_id", "path", "start", "end", "timestamp", "score", "thumbnail"}
+    assert set(d) == {"video_id", "path", "start", "end", "timestamp", "score", "thumbnail", "confidence", "why"}
     assert moments == sorted(moments, key=lambda m: -m.score)
 
 
 def test_filters_by_video_and_time(indexed):
     lib, results, tmp = indexed
     still = load_image(frame_at(tmp / "a.mp4", 7.0, tmp / "qa.png"))
-    only_b = lib.search_image(still, video_id=results["b.mp4"].video_id)
+    # b does not hold a's frame: only weak results, and only of b
+    assert not lib.search_image(still, video_id=results["b.mp4"].video_id)
+    only_b = lib.search_image(still, video_id=results["b.mp4"].video_id, include_weak=True)
     assert only_b and {m.video_id for m in only_b} == {results["b.mp4"].video_id}
-    early = lib.search_image(still, video_id=results["a.mp4"].video_id, before=4.0)
+    early = lib.search_image(still, video_id=results["a.mp4"].video_id, before=4.0, include_weak=True)
     assert early and all(m.timestamp <= 4.0 for m in early)
 
 

@@ -187,8 +187,8 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int = 8)
             print(f"vidsearch: {low}", flush=True)
         urls = ", ".join(listen_urls(server))
         with _sigterm_stops():  # before the URL is printed: a SIGTERM right after it stops cleanly
-            print(f"vidsearch: serving {settings.data_dir} at {urls}  (Ctrl+C to stop)", flush=True)
             try:
+                print(f"vidsearch: serving {settings.data_dir} at {urls}  (Ctrl+C to stop)", flush=True)
                 server.run()
             except KeyboardInterrupt:
                 pass

@@ -79,7 +79,7 @@ def test_library_with_a_joint_model(tiny_clip, tmp_path, video_factory):
         assert len(hits) == lib.store.count_frames() > 0
         assert lib.store.search_segments(JOINT, tv, 10)
         # text search fuses the joint signal; every answer is a moment of the video
-        moments = lib.search_text("red car", limit=3)
+        moments = lib.search_text("red car", limit=3, include_weak=True)  # a random model: weak scores
         assert moments and all(m.video_id == res.video_id for m in moments)
         # image-to-image semantic search goes through the joint image tower
         from vidsearch.search.semantic import search_image_semantic
@@ -87,4 +87,4 @@ def test_library_with_a_joint_model(tiny_clip, tmp_path, video_factory):
         frame = np.zeros((120, 160, 3), np.uint8)
         sem = search_image_semantic(frame, encoders=lib.encoders, store=lib.store, catalog=lib.catalog,
                                     settings=settings, limit=2)
-        assert sem and sem[0].extra["why"][0].startswith("image-text model")
+        assert sem and "image-text model" in sem[0].extra["why"][0]

@@ -116,3 +116,28 @@ def test_rgba_and_grey_pictures_are_handled(indexed):
     plain, refined = _search(libs["0"], enc, grey)[0], _search(libs["1"], enc, grey)[0]
     assert (refined.video_id, refined.score) == (plain.video_id, plain.score)
     assert abs(refined.timestamp - plain.timestamp) <= 0.65  # its window: +- half a second and a step
+
+
+def test_the_refinement_never_moves_the_instant_out_of_a_still_run(tmp_path, shared_videos, copy_encoders):
+    """The issue's reproduction: the frames from about 8 to 11 s of testvideo.mp4 are one still
+    picture; a cropped, halved, low-quality still of 9.0 s was refined to 7.84 s, a frame before it."""
+    from tests.conftest import _need_ffmpeg
+    from vidsearch.config import Settings
+    from vidsearch.library import Library
+
+    ffmpeg = _need_ffmpeg()
+    q = tmp_path / "q.jpg"
+    subprocess.run([ffmpeg, "-v", "error", "-y", "-ss", "9.0", "-i", str(shared_videos / "testvideo.mp4"),
+                    "-frames:v", "1", "-vf", "crop=iw*0.7:ih*0.7,scale=iw/2:-2", "-q:v", "25", str(q)], check=True)
+    image = np.asarray(Image.open(q).convert("RGB"))
+    settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path / "data"), "VIDSEARCH_SEMANTIC": "0",
+                                  "VIDSEARCH_OCR": "0", "VIDSEARCH_CONCEPTS": "0"})
+    with Library(settings, encoders=copy_encoders) as lib:
+        results = list(lib.ingest([shared_videos / n for n in ("testvideo.mp4", "bikes.mp4", "04_coffee.mp4")]))
+        assert all(r.status == "indexed" for r in results), results
+        plain = lib.search_image(image, limit=3, refine=False)[0]
+        refined = lib.search_image(image, limit=3, refine=True)[0]
+    assert Path(refined.path).name == "testvideo.mp4"
+    assert 8.0 <= plain.timestamp < 11.5 and 8.0 <= refined.timestamp < 11.5, (plain, refined)
+    assert refined.start <= refined.timestamp <= refined.end
+    assert plain.end - plain.start <= 5.0, plain  # the still run, not the 24-s video (it was 0-24 s)

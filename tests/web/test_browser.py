@@ -163,7 +163,7 @@ def test_search_page_takes_a_clip(browser, live, tmp_path):
                     "scale=200:-2", "-c:v", "libx264", "-preset", "veryfast", str(excerpt)], check=True)
     _upload(browser, live, excerpt)
     first = WebDriverWait(browser, 300).until(lambda d: d.find_element(By.CSS_SELECTOR, "#results .result"))
-    assert "a.mp4" in first.text and "clip " in first.text
+    assert "a.mp4" in first.text and "of the clip" in first.text
     assert browser.find_element(By.ID, "clip-preview").is_displayed()
 
 
@@ -290,6 +290,7 @@ def test_a_region_drawn_on_the_dropped_picture_is_searched(browser, live, big_jp
     browser.execute_script(SPY)
     browser.find_element(By.ID, "image").send_keys(str(big_jpeg))  # picking it searches the whole picture
     WebDriverWait(browser, 120).until(lambda d: len(d.execute_script("return window.__sent;") or []) == 1)
+    _first_result(browser)  # that search is answered before the region is drawn
     img = browser.find_element(By.ID, "preview")
     WebDriverWait(browser, 30).until(lambda d: img.is_displayed() and d.execute_script(
         "return arguments[0].naturalWidth;", img) == 1280)

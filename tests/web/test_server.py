@@ -98,7 +98,7 @@ def test_the_cli_works_through_a_running_server(tmp_path):
         remote = json.loads(cli(data, "search", "--image", str(still), "--json", "--limit", "3").stdout)
         best = remote["results"][0]
         assert best["path"] == str(folder / "cam1.mp4") and best["start"] <= 4.5 <= best["end"]
-        assert set(best) == {"video_id", "path", "start", "end", "timestamp", "score", "thumbnail"}
+        assert set(best) == {"video_id", "path", "start", "end", "timestamp", "score", "thumbnail", "confidence", "why"}
         assert "cam1.mp4" in cli(data, "search", "--image", str(still)).stdout.splitlines()[0]
         bad = cli(data, "search", "--image", str(still), "--region", "5000,5000,5,5", check=False)
         assert bad.returncode == 2 and "region" in bad.stderr

@@ -177,7 +177,9 @@ class EdgeStore(VectorStore):
                     raise LowDiskSpace(exc.folder, exc.free, exc.reserve, exc.needed,
                                        what=f"to open the vector store in {folder}") from None
         else:
-            self._check_space(f"to create the vector store in {folder}")
+            # an empty store needs only the engine's headroom: a server starts (read-only) on a low disk
+            self._check_space(f"to create the vector store in {folder}",
+                              reserve=WRITE_HEADROOM_MB if self.min_free_mb > 0 else 0.0)
         try:
             shard = qe.EdgeShard.load(str(folder)) if existing else qe.EdgeShard.create(str(folder), self._config())
         except Exception as exc:
@@ -240,9 +242,10 @@ class EdgeStore(VectorStore):
     def _reserve_mb(self) -> float:
         return max(self.min_free_mb, WRITE_HEADROOM_MB) if self.min_free_mb > 0 else 0.0
 
-    def _check_space(self, what: str = "") -> None:
-        """Raise LowDiskSpace unless a write may go ahead (on tmpfs: after backing the holes)."""
-        reserve = self._reserve_mb()
+    def _check_space(self, what: str = "", reserve: float | None = None) -> None:
+        """Raise LowDiskSpace unless a write may go ahead (on tmpfs: after backing the holes);
+        ``reserve``: the MiB to keep free (default: the write reserve)."""
+        reserve = self._reserve_mb() if reserve is None else reserve
         try:
             if self._tmpfs and self._shards:
                 back_files(self.path, reserve)

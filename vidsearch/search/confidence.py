@@ -26,9 +26,9 @@ class Levels:
 # text score for text (docs/moments.md "Calibration")
 LEVELS = {
     "image": Levels(floor=0.30, same=0.40),
-    "region": Levels(floor=0.30, same=0.40),
+    "region": Levels(floor=0.265, same=0.40),
     "clip": Levels(floor=0.30, same=0.63),
-    "text": Levels(floor=0.0, same=None),
+    "text": Levels(floor=0.30, same=None),
     "semantic": Levels(floor=0.0, same=None),
 }
 EXACT = 0.9  # copy score at or above which a picture is the same picture, unedited

@@ -19,12 +19,13 @@ def search_image(image: np.ndarray, *, encoders, store, catalog, settings, limit
                  video_id: str | None = None, after: float | None = None, before: float | None = None,
                  region: tuple[int, int, int, int] | None = None, batcher=None,
                  refine: bool | None = None, offset: int = 0, include_weak: bool = False,
-                 sort: str = "score") -> Moments:
+                 sort: str = "score", part: bool = False) -> Moments:
     """``batcher``: a :class:`vidsearch.search.batch.ImageQueryBatcher` shared by concurrent callers (a
     server), which embeds and searches their pictures together; the answer is the same. ``refine``:
     re-check the first moment's timestamp against the decoded video (:mod:`vidsearch.search.refine`);
     ``None``: as ``settings.image_refine`` (VIDSEARCH_IMAGE_REFINE) says. ``offset``, ``include_weak``,
-    ``sort``: the page of results (:func:`vidsearch.search.moment.build_moments`)."""
+    ``sort``: the page of results (:func:`vidsearch.search.moment.build_moments`). ``part``: the picture
+    was already cut from a larger one (a region): judged by the region levels, as with ``region``."""
     if region is not None:
         x, y, w, h = region
         image = image[max(0, y): y + h, max(0, x): x + w]
@@ -37,7 +38,7 @@ def search_image(image: np.ndarray, *, encoders, store, catalog, settings, limit
     else:
         vector = encoders.copy.embed([query])[0]
         hits = store.search_frames("copy", vector, ask, video_id=video_id, start=after, end=before)
-    kind = "image" if region is None else "region"
+    kind = "region" if region is not None or part else "image"
     profile = vector_profile(store, "copy", vector, 1.0 / settings.sample_fps)
     moments = build_moments(hits, profile, catalog, settings, floor=levels(kind).floor, limit=limit, offset=offset,
                             include_weak=include_weak, sort=sort, label=labeller(kind))

@@ -283,7 +283,7 @@ def search():
     try:  # the embedding runs outside the library lock; store and catalog calls take it
         moments = library().concurrent().search_image(picture, limit=limit, video_id=video_id, after=after,
                                                       before=before, batcher=library().image_batcher,
-                                                      refine=refine, **page)
+                                                      refine=refine, part=region is not None, **page)
     except ValueError as exc:  # e.g. a region outside the picture
         raise _bad("bad_region" if region is not None else "bad_request", str(exc)) from None
     return _answer(moments)

@@ -180,7 +180,6 @@
       const left = weak && data.get("include_weak") !== "true"
         ? ` ${weak} weak result${weak === 1 ? "" : "s"} below the no-match level left out.` : "";
       setStatus(found + left);
-      if (!more && results.length) resultsTitle.scrollIntoView({ behavior: "smooth", block: "start" });
     } catch (err) {
       setStatus("");
       showError("Search failed: " + (err.message || err));
