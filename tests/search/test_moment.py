@@ -108,3 +108,13 @@ def test_pages_follow_each_other_and_sort_by_time(synthetic_library, tmp_path):
     paths = {m.video_id: m.path for m in by_time}
     keys = [(paths[m.video_id], m.start) for m in by_time]
     assert keys == sorted(keys) and len(by_time) == len(everything)
+
+
+def test_a_moment_stays_inside_the_searched_bounds(synthetic_library, tmp_path):
+    from tests.conftest import frame_at
+    from vidsearch.media.image import load_image
+
+    lib = synthetic_library.lib
+    query = load_image(str(frame_at(synthetic_library.b, 6.0, tmp_path / "q.png")))
+    for m in lib.search_image(query, limit=10, refine=False, include_weak=True, after=5.5, before=7.5):
+        assert 5.5 - 1e-6 <= m.start and m.end <= 7.5 + 1.0 + 1e-6, m  # the last frame's own sample period

@@ -39,7 +39,7 @@ def search_image(image: np.ndarray, *, encoders, store, catalog, settings, limit
         vector = encoders.copy.embed([query])[0]
         hits = store.search_frames("copy", vector, ask, video_id=video_id, start=after, end=before)
     kind = "region" if region is not None or part else "image"
-    profile = vector_profile(store, "copy", vector, 1.0 / settings.sample_fps)
+    profile = vector_profile(store, "copy", vector, 1.0 / settings.sample_fps, after=after, before=before)
     moments = build_moments(hits, profile, catalog, settings, floor=levels(kind).floor, limit=limit, offset=offset,
                             include_weak=include_weak, sort=sort, label=labeller(kind))
     if (settings.image_refine if refine is None else refine) and moments and offset == 0 and sort == "score":

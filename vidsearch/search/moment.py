@@ -200,11 +200,15 @@ def _moment(h: FrameHit, start: float, end: float, rec, settings, period: float,
                   score=h.score, thumbnail=str(thumb) if thumb.exists() else None)
 
 
-def vector_profile(store, vector_name: str, vector, period: float):
-    """``profile(video_id, start, end)`` for :func:`build_moments`: one filtered store query."""
+def vector_profile(store, vector_name: str, vector, period: float, *, after: float | None = None,
+                   before: float | None = None):
+    """``profile(video_id, start, end)`` for :func:`build_moments`: one filtered store query; a
+    moment does not reach outside the search's own bounds ``after``/``before``."""
     def profile(video_id: str, start: float, end: float) -> list[FrameHit]:
-        n = int((end - start) / period) + 8
-        return store.search_frames(vector_name, vector, n, video_id=video_id, start=max(0.0, start), end=end)
+        start = max(0.0, start if after is None else max(start, after))
+        end = end if before is None else min(end, before)
+        n = int(max(0.0, end - start) / period) + 8
+        return store.search_frames(vector_name, vector, n, video_id=video_id, start=start, end=end)
 
     return profile
 
@@ -216,8 +220,5 @@ def moments_for_vector(store, catalog, settings, vector_name: str, vector, *, li
     include_weak, sort as :func:`build_moments` takes them)."""
     hits = store.search_frames(vector_name, vector, frames_to_ask(page.get("offset", 0) + limit), video_id=video_id,
                                start=after, end=before)
-    profile = vector_profile(store, vector_name, vector, 1.0 / settings.sample_fps)
-    if after is not None or before is not None:  # a moment does not reach outside the asked bounds
-        inner = profile
-        profile = lambda vid, a, b: inner(vid, a if after is None else max(a, after), b if before is None else min(b, before))  # noqa: E731
+    profile = vector_profile(store, vector_name, vector, 1.0 / settings.sample_fps, after=after, before=before)
     return build_moments(hits, profile, catalog, settings, floor=floor, limit=limit, label=label, **page)
