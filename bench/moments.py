@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from image_quality import EQUIVALENT, POSITIONS, TOLERANCE_S, canonical, judge, still, transforms  # noqa: E402
+from image_quality import EQUIVALENT, POSITIONS, canonical, judge, still, transforms  # noqa: E402
 
 HELD_OUT = ("chaplin.mp4", "fire2.mp4", "02_cups.mp4", "bedroom.mp4", "flipping_a_pancake.mkv", "Megamind.avi")
 LIMITS = (3, 10, 50)

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from tests.conftest import make_scenes, make_video
-from tests.workers.conftest import REPO, PrivateRedis, Workers, vidsearch, worker_env
+from tests.workers.conftest import REPO, PrivateRedis, Workers, vidsearch, wait_for, worker_env
 from tests.workers.points import assert_exactly_once
 from vidsearch.config import Settings
 from vidsearch.library import Library
@@ -57,16 +57,6 @@ def job_of(jobs: JobStore, path) -> str:
                 return j.id
         time.sleep(0.05)
     raise AssertionError(f"no job for {path}")
-
-
-def wait_for(cond, timeout: float, what: str, every: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def test_several_videos_through_two_workers(cluster):

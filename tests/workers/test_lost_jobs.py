@@ -7,7 +7,7 @@ import time
 import uuid
 
 from tests.conftest import make_video
-from tests.workers.conftest import PrivateRedis, Workers, worker_env
+from tests.workers.conftest import PrivateRedis, Workers, wait_for, worker_env
 from tests.workers.points import assert_exactly_once
 from vidsearch.catalog import Catalog
 from vidsearch.config import Settings
@@ -17,16 +17,6 @@ from workers.jobs import JobStore
 from workers.owner import OwnerLoop
 
 ENV = dict(SAMPLE_FPS=4, CHUNK_SECONDS=5, DECODE_CHUNK=6, VISIBILITY_TIMEOUT=12, TASK_TIME_LIMIT=10)
-
-
-def wait_for(cond, timeout: float, what: str, every: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def test_a_job_lost_in_a_redis_restart_without_persistence_is_queued_again(tmp_path):
