@@ -82,9 +82,10 @@ def test_batched_image_search_gives_the_answers_of_single_searches(tmp_path):
                                   "VIDSEARCH_OCR": "0", "VIDSEARCH_CONCEPTS": "0"})
     with Library(settings) as lib:
         assert all(r.status == "indexed" for r in lib.ingest(videos))
-        alone = [lib.search_image(q, limit=5) for q in queries]
+        alone = [lib.search_image(q, limit=5, refine=False) for q in queries]  # refinement: one at a time
         batcher = ImageQueryBatcher(lib.encoders.copy.embed)
-        out, errors = run_together(len(queries), lambda k: lib.search_image(queries[k], limit=5, batcher=batcher))
+        out, errors = run_together(len(queries), lambda k: lib.search_image(queries[k], limit=5, batcher=batcher,
+                                                                            refine=False))
     assert errors == [None] * len(queries)
     for want, got in zip(alone, out):
         assert [(m.video_id, m.start, m.end, m.timestamp) for m in got] == \

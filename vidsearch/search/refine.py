@@ -1,5 +1,6 @@
-"""Query-time refinement of an image query's best time (the CLI and the search page ask for it;
-the API with ``refine=true``; ``VIDSEARCH_IMAGE_REFINE`` sets the library's and the API's default, off).
+"""Query-time refinement of an image query's best time: the default of the library, the CLI, the
+API and the search page (``refine=false`` / ``VIDSEARCH_IMAGE_REFINE=0`` skip it); one at a time per
+process (:data:`SLOTS`), a search that finds it busy keeps the stored answer.
 
 Frames are stored about one per sample period (1 s by default), so a picture taken between two
 samples is known only to the nearest sample, and in footage that changes little (a person who
@@ -28,17 +29,16 @@ The refinement re-checks the first moment against the source video:
    any frame near it is where the picture is. Otherwise, or when the video file is gone or changed since it was indexed,
    the moment is returned unchanged.
 
-Measured on the shared clips (docs/benchmarks.md "Image search / Quality"): edited stills right
-within 1.5 s 93.1% -> 96.5% (the 80 % frames, held out while choosing: 221 -> 228 of 240), median
-time error 0.2 -> 0.05 s; cost about 0.15 s median, 0.55 s p95 per query on 2 CPU cores (a decode
-starts at a keyframe, which can lie seconds before a window). Off by default in the API for that
-cost.
+Measured on the shared clips (docs/moments.md "The instant"): edited stills right within 1.5 s
+93.1% -> 95.6%, median time error 0.20 -> 0.05 s; it adds 233 ms p50 per query on 2 CPU cores (a
+decode starts at a keyframe, which can lie seconds before a window).
 """
 from __future__ import annotations
 
 import logging
 import math
 import os
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -56,6 +56,10 @@ ORB_FEATURES = 1500
 RATIO = 0.8  # Lowe's ratio test
 RANSAC_PX = 3.0
 JOIN_S = 10.0  # windows closer than this are decoded in one pass (see _decode_spans)
+# refinements that run at once in a process; a search that finds them all busy keeps the stored
+# answer: under load (a server with many clients) the refinement's decoding would otherwise cost
+# most of the CPU (measured: 50 clients, 4.0 instead of 29.7 requests/s, docs/benchmarks.md)
+SLOTS = threading.BoundedSemaphore(1)
 HOLD = 1.25  # a frame beside a still run must have this many times the run's inliers to move the instant
 
 
@@ -146,7 +150,17 @@ def _static(h: FrameHit, period: float) -> bool:
 
 
 def refine_moment(image: np.ndarray, moment: Moment, hits: list[FrameHit], *, catalog, settings) -> Moment:
-    """``moment`` with its ``timestamp`` re-checked against the source video (see the module notes)."""
+    """``moment`` with its ``timestamp`` re-checked against the source video (see the module notes);
+    unchanged when another refinement is running in this process (:data:`SLOTS`)."""
+    if not SLOTS.acquire(blocking=False):
+        return moment
+    try:
+        return _refined(image, moment, hits, catalog=catalog, settings=settings)
+    finally:
+        SLOTS.release()
+
+
+def _refined(image: np.ndarray, moment: Moment, hits: list[FrameHit], *, catalog, settings) -> Moment:
     from vidsearch.media.decode import sample_frames
 
     period = 1.0 / settings.sample_fps
