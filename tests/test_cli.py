@@ -7,7 +7,6 @@ import sys
 import pytest
 
 from tests.conftest import frame_at, make_scenes
-from vidsearch.cli import parse_region, parse_time
 
 
 def run(env, *args, check=True):
@@ -67,18 +66,6 @@ def test_clear_errors_for_bad_queries(env, tmp_path):
     assert p.returncode == 2 and "no such file" in p.stderr
     p = run({**env, "VIDSEARCH_DEVICE": "tpu"}, "videos", check=False)
     assert p.returncode == 2 and "VIDSEARCH_DEVICE" in p.stderr
-
-
-def test_time_and_region_parsing():
-    assert parse_time("90") == 90 and parse_time("01:30") == 90 and parse_time("1:00:01.5") == 3601.5
-    assert parse_region("10,20,30,40") == (10, 20, 30, 40)
-    import argparse
-
-    for bad in ("x", "1:2:3:4", "-5"):
-        with pytest.raises(argparse.ArgumentTypeError):
-            parse_time(bad)
-    with pytest.raises(argparse.ArgumentTypeError):
-        parse_region("1,2,0,4")
 
 
 def test_search_and_dedup_by_clip(env, tmp_path):

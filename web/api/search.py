@@ -18,7 +18,7 @@ left below the floor (:mod:`vidsearch.search.confidence`); each result has ``con
 footage", "similar" or "weak") and ``why`` in plain words. A text query may also be sent as JSON:
 ``{"text": ..., "limit": ..., "video_id": ..., "after": ..., "before": ..., "offset": ..., "sort": ...,
 "include_weak": ...}``, where ``after``/``before`` are seconds (a number) or a string as above. Times are
-parsed by :func:`vidsearch.cli.parse_time` / :func:`vidsearch.cli.parse_when`, the CLI's own
+parsed by :func:`vidsearch.query.parse_time` / :func:`vidsearch.query.parse_when`, the CLI's own
 definitions. A clip's moments also carry ``query_start``/``query_end`` (where in the clip); a text
 query's moments carry ``why`` (the signals that matched).
 
@@ -33,7 +33,7 @@ import math
 
 from flask import Blueprint, current_app, jsonify, request
 
-from vidsearch.cli import WallTime, parse_region, parse_time, parse_when
+from vidsearch.query import WallTime, parse_region, parse_time, parse_when
 from vidsearch.config import parse_bool
 from vidsearch.media.errors import MediaError, TooLarge
 from vidsearch.media.image import load_image
