@@ -307,6 +307,15 @@ def cmd_serve(settings: Settings, args) -> int:
     return 0
 
 
+def _distributed_jobs(settings: Settings):
+    """The workers' job records when a broker is configured (imported only then)."""
+    if not settings.broker_url:
+        return None
+    from workers.owner import library_jobs
+
+    return library_jobs(settings)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -336,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         from vidsearch.library import Library
 
         try:
-            lib = Library(settings)
+            lib = Library(settings, jobs=_distributed_jobs(settings))
         except StoreLocked as locked:  # a server owns the store: work through its API (vidsearch/remote.py)
             from vidsearch.remote import connect
 

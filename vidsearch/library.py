@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 
@@ -29,9 +29,22 @@ from vidsearch.records import Match, Moment
 from vidsearch.search.image import search_image
 
 
+class JobRecords(Protocol):
+    """The distributed ingestion's job records (``workers.owner.RedisJobs`` with a broker)."""
+
+    def sync(self, catalog: Catalog) -> int:
+        """Take the finished jobs into the catalog."""
+
+    def forget(self, video_id: str) -> None:
+        """A deleted video: the workers must index it again when asked."""
+
+
 class Library:
-    def __init__(self, settings: Settings, *, encoders: Encoders | None = None):
+    def __init__(self, settings: Settings, *, encoders: Encoders | None = None, jobs: JobRecords | None = None):
+        """``jobs``: with distributed ingestion (``VIDSEARCH_BROKER_URL``), its job records: opening
+        takes in what the workers finished, a delete tells them (``workers.owner.library_jobs``)."""
         self.settings = settings
+        self.jobs = jobs
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         # a full disk: give back the reserve file, for the few KiB opening writes (lock, SQLite, store)
         release_reserve_if_full(reserve_file(settings.data_dir))
@@ -47,10 +60,8 @@ class Library:
             raise
         self.encoders = encoders or Encoders(settings)
         self.runner = IngestRunner(settings, self.catalog, self.store, self.encoders)
-        if settings.broker_url:  # distributed ingestion: take in what the workers finished
-            from workers.owner import sync_settings
-
-            sync_settings(settings, self.catalog)
+        if jobs is not None:  # distributed ingestion: take in what the workers finished
+            jobs.sync(self.catalog)
         for video_id in self.catalog.pending_deletes():  # a process died while deleting it
             self._purge(video_id)
 
@@ -179,8 +190,6 @@ class Library:
         self.store.delete_video(video_id)
         self.store.flush()
         shutil.rmtree(self.settings.thumbnails_dir / video_id, ignore_errors=True)
-        if self.settings.broker_url:  # so that the workers index it again when asked
-            from workers.owner import forget_video
-
-            forget_video(self.settings, video_id)
+        if self.jobs is not None:  # so that the workers index it again when asked
+            self.jobs.forget(video_id)
         self.catalog.end_delete(video_id)

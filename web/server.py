@@ -162,7 +162,12 @@ def sweep_upload_folder(library, jobs) -> tuple[int, int]:
 def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int = 8) -> None:
     from vidsearch.library import Library
 
-    library = Library(settings)
+    jobs = None
+    if settings.broker_url:  # the Celery workers' job records (imported only then)
+        from workers.owner import library_jobs
+
+        jobs = library_jobs(settings)
+    library = Library(settings, jobs=jobs)
     server = app = owner = None
     info_path = settings.server_info_path
     try:

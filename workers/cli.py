@@ -299,7 +299,9 @@ def cmd_watch(settings, args) -> int:
 
     from vidsearch.library import Library
 
-    with Library(settings) as lib:
+    from workers.owner import library_jobs
+
+    with Library(settings, jobs=library_jobs(settings)) as lib:
         def handle(rec) -> None:
             nonlocal failures
             wall, source = start_of(rec)

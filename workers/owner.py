@@ -194,6 +194,24 @@ def forget_video(settings, video_id: str) -> None:
                     "use --force)", settings.broker_url, exc, video_id)
 
 
+class RedisJobs:
+    """The job records in Redis as :class:`vidsearch.library.Library` uses them (``jobs=``)."""
+
+    def __init__(self, settings) -> None:
+        self.settings = settings
+
+    def sync(self, catalog: Catalog) -> int:
+        return sync_settings(self.settings, catalog)
+
+    def forget(self, video_id: str) -> None:
+        forget_video(self.settings, video_id)
+
+
+def library_jobs(settings) -> RedisJobs | None:
+    """What a :class:`vidsearch.library.Library` opened with these settings takes as ``jobs``."""
+    return RedisJobs(settings) if settings.broker_url else None
+
+
 def _apply(catalog: Catalog, job: Job) -> None:
     rec = catalog.get(job.video_id)
     if job.status == "skipped":

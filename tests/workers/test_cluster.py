@@ -25,7 +25,7 @@ from vidsearch.config import Settings
 from vidsearch.library import Library
 from workers.client import Client
 from workers.jobs import JobStore
-from workers.owner import OwnerLoop
+from workers.owner import OwnerLoop, library_jobs
 
 # 4 samples/s and 5-s chunks: 20 frames per chunk in batches of 6, so a chunk is a few batches long.
 # A short visibility timeout, so that a task of a worker killed outright comes back within seconds.
@@ -70,7 +70,7 @@ def test_several_videos_through_two_workers(cluster):
     assert [r["status"] for r in results] == ["queued"] * 3
     assert all(r["job"]["status"] == "done" for r in results), results
     workers_used = set()
-    with Library(cluster.settings) as lib:
+    with Library(cluster.settings, jobs=library_jobs(cluster.settings)) as lib:
         for video, r in zip(videos, results):
             job = cluster.jobs.get(r["job_id"])
             rec = lib.video(job.video_id)
@@ -122,7 +122,7 @@ def finish(cluster, owner, job_id, video, *, killed_chunk=None):
     if killed_chunk is not None:
         runs = cluster.jobs.r.hgetall(cluster.jobs.key("job", job_id, 1, "runs"))
         assert int(runs[str(killed_chunk).encode()]) >= 2, runs  # the killed chunk was done again
-    with Library(cluster.settings) as lib:
+    with Library(cluster.settings, jobs=library_jobs(cluster.settings)) as lib:
         frames, segments = assert_exactly_once(lib.store, job.video_id, video, cluster.settings)
         assert (frames, segments) == (job.keyframes, job.segments)
         assert lib.video(job.video_id).status == "indexed"
@@ -142,7 +142,7 @@ def test_kill_9_of_a_worker_mid_chunk_loses_and_doubles_nothing(cluster):
 def test_progress_cancel_and_retry(cluster):
     video = make_video(cluster.tmp / "long.mp4", duration=30, source="testsrc2")
     client = Client(cluster.settings)
-    with Library(cluster.settings) as lib:
+    with Library(cluster.settings, jobs=library_jobs(cluster.settings)) as lib:
         loop = OwnerLoop(cluster.settings, lib.store).start()
         try:
             (sub,) = client.submit([video])
@@ -190,7 +190,7 @@ def test_bad_files_fail_with_their_reason(cluster):
     bad = results["text.mp4"]["job"]
     assert bad["status"] == "failed" and str(folder / "text.mp4") in bad["error"] and "not a readable video" in bad["error"]
     assert results["good.mp4"]["job"]["status"] == "done"
-    with Library(cluster.settings) as lib:
+    with Library(cluster.settings, jobs=library_jobs(cluster.settings)) as lib:
         assert lib.video(bad["video_id"]).status == "failed"
         assert lib.video(results["good.mp4"]["job"]["video_id"]).status == "indexed"
     assert good.exists()
@@ -211,7 +211,7 @@ def test_redis_restart_mid_job_recovers_or_fails_clearly(cluster):
             owner.kill()
     job = cluster.jobs.get(job_id)
     print(f"after the Redis restart the job is {job.status}")  # shown with pytest -s
-    with Library(cluster.settings) as lib:
+    with Library(cluster.settings, jobs=library_jobs(cluster.settings)) as lib:
         rec = lib.video(job.video_id)
         if job.status == "done":  # recovered: complete, nothing doubled
             assert owner.returncode == 0, out

@@ -16,6 +16,7 @@ from tests.workers.points import assert_exactly_once
 from vidsearch.config import Settings
 from vidsearch.library import Library
 from workers.jobs import JobStore
+from workers.owner import library_jobs
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def test_workers_write_a_server_store_and_watch_folders_reach_it(direct, tmp_pat
     workers.stop()  # releases qdrant-client's local folder
 
     start = datetime(2024, 1, 2, 3, 4, 5).timestamp()  # a name without an offset is local time
-    with Library(settings) as lib:  # opening takes in the finished jobs
+    with Library(settings, jobs=library_jobs(settings)) as lib:  # opening takes in the finished jobs
         assert {v.path: v.status for v in lib.videos()} == {str(a): "indexed", str(rec): "indexed"}
         video = lib.video(cam_job.video_id)
         assert (video.camera, video.wall_start) == ("gate-1", pytest.approx(start))

@@ -7,6 +7,7 @@ from tests.workers.conftest import Workers, _drop_prefix, vidsearch, worker_env
 from vidsearch.config import Settings
 from vidsearch.library import Library
 from workers.jobs import JobStore
+from workers.owner import library_jobs
 
 
 def test_a_chunk_past_the_time_limit_fails_the_job_clearly(redis_base, tmp_path):
@@ -27,7 +28,7 @@ def test_a_chunk_past_the_time_limit_fails_the_job_clearly(redis_base, tmp_path)
     assert p.returncode == 1, p.stdout + p.stderr
     job = json.loads(p.stdout)["results"][0]["job"]
     assert job["status"] == "failed" and "VIDSEARCH_TASK_TIME_LIMIT" in job["error"] and str(video) in job["error"]
-    with Library(settings) as lib:
+    with Library(settings, jobs=library_jobs(settings)) as lib:
         rec = lib.video(job["video_id"])
         assert rec.status == "failed" and "VIDSEARCH_TASK_TIME_LIMIT" in rec.error
         assert lib.store.count_frames(job["video_id"]) == 0  # its partial results were removed

@@ -14,7 +14,7 @@ from vidsearch.config import Settings
 from vidsearch.library import Library
 from workers.client import Client
 from workers.jobs import JobStore
-from workers.owner import OwnerLoop
+from workers.owner import OwnerLoop, library_jobs
 
 ENV = dict(SAMPLE_FPS=4, CHUNK_SECONDS=5, DECODE_CHUNK=6, VISIBILITY_TIMEOUT=12, TASK_TIME_LIMIT=10)
 
@@ -28,7 +28,7 @@ def test_a_job_lost_in_a_redis_restart_without_persistence_is_queued_again(tmp_p
     video = make_video(tmp_path / "lost.mp4", duration=19, source="testsrc2")
     try:
         workers.wait_ready(jobs, 1)
-        with Library(settings) as lib:
+        with Library(settings, jobs=library_jobs(settings)) as lib:
             loop = OwnerLoop(settings, lib.store).start()
             try:
                 (sub,) = Client(settings).submit([video])

@@ -11,6 +11,7 @@ from tests.conftest import make_video
 from vidsearch.ingest import watch as watch_mod
 from vidsearch.ingest.watch import FolderWatch, parse_creation_time, pattern_regex, wall_start_from_name
 from vidsearch.library import Library
+from workers.owner import library_jobs
 
 
 def test_start_times_from_names_and_metadata():
@@ -71,7 +72,7 @@ def test_growing_recordings_are_indexed_once_and_only_when_complete(tmp_path, se
     handed: list = []
     control_saw_a = False
     settings = settings.with_(semantic=False, device="cpu")
-    with Library(settings) as lib:
+    with Library(settings, jobs=library_jobs(settings)) as lib:
         ta.start()
         tb.start()
         deadline = time.monotonic() + 30
