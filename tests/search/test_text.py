@@ -189,7 +189,7 @@ def test_cli_text_search_json_and_wall_time(signs, monkeypatch, capsys):
     from vidsearch import cli
 
     lib, vid, tmp = signs
-    monkeypatch.setattr("vidsearch.library.Library", lambda settings: _Borrowed(lib))
+    monkeypatch.setattr("vidsearch.library.Library", lambda settings, **kw: _Borrowed(lib))
     assert cli.main(["search", "--text", "EXIT sign", "--json", "--limit", "3"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["results"][0]["video_id"] == vid and out["results"][0]["why"]
