@@ -153,13 +153,13 @@ def build_moments(hits: list[FrameHit], profile, catalog, settings, *, floor: fl
             weak_hits.append(h)
             continue
         if len(strong) >= want:
-            break
+            continue  # enough strong moments: the rest only count towards ``weak``
         start, end = run_around(h, profile(h.video_id, h.timestamp - WINDOW_S, h.timestamp + WINDOW_S),
                                 floor=floor, period=period)
         covered[h.video_id].append((start, end))
         strong.append(_moment(h, start, end, rec, settings, period))
-    weak_spans = [s for s in merge_hits([h for h in weak_hits if not inside(h)],
-                                        gap=max(settings.moment_gap, 1.5 * period), sample_period=period)]
+    weak_spans = merge_hits([h for h in weak_hits if not inside(h)], gap=max(settings.moment_gap, 1.5 * period),
+                            sample_period=period)
     weak = []
     if include_weak:  # a weak seed is its own frame (its static run): nothing around it matches better
         for s in weak_spans[: max(0, offset + limit + 1 - len(strong)) if sort == "score" else MAX_SORTED]:
