@@ -141,3 +141,43 @@ def test_the_refinement_never_moves_the_instant_out_of_a_still_run(tmp_path, sha
     assert 8.0 <= plain.timestamp < 11.5 and 8.0 <= refined.timestamp < 11.5, (plain, refined)
     assert refined.start <= refined.timestamp <= refined.end
     assert plain.end - plain.start <= 5.0, plain  # the still run, not the 24-s video (it was 0-24 s)
+
+
+def test_a_search_near_a_refined_moment_matches_cached_frames(indexed, monkeypatch):
+    """A variant of the same picture (another edit, the next page, a reload): no decode, the answer
+    of a decode."""
+    import vidsearch.media.decode as decode
+    from vidsearch.search.refine import CACHE
+
+    video, libs, ffmpeg, tmp, enc = indexed
+    image = _still(video, 3.52, tmp / "q_cache.png", ffmpeg)
+    variant = np.asarray(Image.fromarray(image).resize((320, 180)))
+    CACHE.clear()
+    cold_image = _search(libs["1"], enc, image)[0]
+    CACHE.clear()
+    cold_variant = _search(libs["1"], enc, variant)[0]
+    assert len(CACHE) > 0
+    calls = []
+    real = decode.sample_frames
+    monkeypatch.setattr(decode, "sample_frames", lambda *a, **kw: calls.append(a) or real(*a, **kw))
+    warm_image, warm_variant = _search(libs["1"], enc, image)[0], _search(libs["1"], enc, variant)[0]
+    assert calls == []  # every frame of the windows came from the cache
+    assert (warm_image.timestamp, warm_variant.timestamp) == (cold_image.timestamp, cold_variant.timestamp)
+    assert abs(warm_image.timestamp - 3.52) <= 0.13
+    CACHE.clear()
+    assert _search(libs["1"], enc, image)[0].timestamp == cold_image.timestamp
+    assert len(calls) >= 1  # decoded again
+
+
+def test_the_feature_cache_keeps_the_most_recently_used_within_its_bytes():
+    from vidsearch.search.refine import FeatureCache
+
+    f = (np.zeros((100, 2), np.float32), np.zeros((100, 32), np.uint8))  # 800 + 3200 bytes, + 64
+    cache = FeatureCache(3 * 4064)
+    for k in range(3):
+        cache.put(k, float(k), f)
+    assert cache.get(0) is not None  # 0 is now the most recent: 1 goes first
+    cache.put(3, 3.0, f)
+    assert len(cache) == 3 and cache.get(1) is None and cache.get(0) is not None
+    cache.put(4, 4.0, ())  # a frame without features costs little
+    assert cache.get(4) == (4.0, ())

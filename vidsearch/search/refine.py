@@ -29,9 +29,11 @@ The refinement re-checks the first moment against the source video:
    any frame near it is where the picture is. Otherwise, or when the video file is gone or changed since it was indexed,
    the moment is returned unchanged.
 
-Measured on the shared clips (docs/moments.md "The instant"): edited stills right within 1.5 s
-93.1% -> 95.6%, median time error 0.20 -> 0.05 s; it adds 233 ms p50 per query on 2 CPU cores (a
-decode starts at a keyframe, which can lie seconds before a window).
+The decoded frames' features are kept in :data:`CACHE`, so a search near a moment refined before
+decodes nothing. Measured on the shared clips (docs/moments.md "The instant"): edited stills right
+within 1.5 s 93.1% -> 95.6%, median time error 0.20 -> 0.05 s; it adds ~230 ms p50 cold on 2 CPU
+cores (a decode starts at a keyframe, which can lie seconds before a window), 34 ms p50 on the
+bench's queries with the cache.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ import logging
 import math
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import replace
 
 import numpy as np
@@ -74,6 +77,62 @@ def _gray(image: np.ndarray, short_side: int) -> np.ndarray:
     return cv2.resize(g, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
+Features = tuple  # (points (N, 2) float32, ORB descriptors (N, 32) uint8), or () for a frame without any
+
+
+def features(orb, gray: np.ndarray) -> Features:
+    kp, desc = orb.detectAndCompute(gray, None)
+    if desc is None or len(kp) < 8:
+        return ()
+    return np.float32([k.pt for k in kp]), desc
+
+
+class FeatureCache:
+    """The ORB features of decoded frames, by (video, frame of the decode grid): a search near a
+    moment that was refined before (a variant of the same picture, the next page, a reload of the
+    same link) matches against them without decoding again. Least recently used out past
+    ``max_bytes``."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple, tuple[float, Features]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _size(f: Features) -> int:
+        return 64 + (f[0].nbytes + f[1].nbytes if f else 0)
+
+    def get(self, key: tuple) -> tuple[float, Features] | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, key: tuple, timestamp: float, f: Features) -> None:
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= self._size(old[1])
+            self._items[key] = (timestamp, f)
+            self._bytes += self._size(f)
+            while self._bytes > self.max_bytes and self._items:
+                _, (_, gone) = self._items.popitem(last=False)
+                self._bytes -= self._size(gone)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+CACHE = FeatureCache(48 << 20)  # about 3000 frames' features (500 ORB features each)
+
+
 class FeatureMatcher:
     """ORB features of one query picture, matched against frames: inliers of a similarity transform."""
 
@@ -81,23 +140,24 @@ class FeatureMatcher:
         import cv2
 
         self._cv2 = cv2
-        self._orb = cv2.ORB_create(nfeatures=ORB_FEATURES)
+        self.orb = cv2.ORB_create(nfeatures=ORB_FEATURES)
         self._bf = cv2.BFMatcher(cv2.NORM_HAMMING)
-        self._kq, self._dq = self._orb.detectAndCompute(query_gray, None)
+        self._q = features(self.orb, query_gray)
 
     def inliers(self, frame_gray: np.ndarray) -> int:
+        return self.inliers_of(features(self.orb, frame_gray))
+
+    def inliers_of(self, frame: Features) -> int:
         cv2 = self._cv2
-        if self._dq is None or len(self._kq) < 8:
+        if not self._q or not frame:
             return 0
-        kf, df = self._orb.detectAndCompute(frame_gray, None)
-        if df is None or len(kf) < 8:
-            return 0
-        good = [m[0] for m in self._bf.knnMatch(self._dq, df, k=2)
+        (pq, dq), (pf, df) = self._q, frame
+        good = [m[0] for m in self._bf.knnMatch(dq, df, k=2)
                 if len(m) == 2 and m[0].distance < RATIO * m[1].distance]
         if len(good) < 8:
             return 0
-        src = np.float32([kf[g.trainIdx].pt for g in good])
-        dst = np.float32([self._kq[g.queryIdx].pt for g in good])
+        src = pf[[g.trainIdx for g in good]]
+        dst = pq[[g.queryIdx for g in good]]
         model, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX)
         return 0 if model is None or mask is None else int(mask.sum())
 
@@ -149,6 +209,41 @@ def _static(h: FrameHit, period: float) -> bool:
     return h.until is not None and h.until - h.timestamp > 1.01 * period
 
 
+def _frame_features(video_id: str, info: VideoInfo, cands: list[FrameHit], period: float, orb, settings):
+    """(time, features) of every frame of the decode grid in the candidates' windows (static runs'
+    insides left out), from :data:`CACHE` when all of them are there, else decoded (and cached)."""
+    from vidsearch.media.decode import sample_frames
+
+    step = period / DENSITY
+    windows = _windows(cands, period)
+    wanted = {k for w0, w1 in windows for k in range(round(w0 / step), math.ceil(min(w1, info.duration) / step - 1e-6))
+              if not any(_static(h, period) and h.timestamp + 1e-3 < k * step < h.until for h in cands)}
+    key = lambda k: (video_id, DENSITY, period, settings.frame_size, k)  # noqa: E731
+    cached = [CACHE.get(key(k)) for k in sorted(wanted)]
+    if wanted and all(c is not None for c in cached):
+        return [c for c in cached if c[0] is not None]
+    out, seen = [], set()
+    for a, b in _decode_spans(windows, JOIN_S):
+        for chunk in sample_frames(info.path, info, fps=DENSITY / period, short_side=settings.frame_size,
+                                   chunk=settings.decode_chunk, timeout=settings.decode_timeout,
+                                   decoder="pyav", start=a, end=b):
+            for fr in chunk:
+                if not any(w0 - 1e-3 <= fr.timestamp < w1 for w0, w1 in windows):
+                    continue  # decoded on the way from one window to the next
+                if any(_static(h, period) and h.timestamp + 1e-3 < fr.timestamp < h.until for h in cands):
+                    continue  # inside a static run: the keyframe stands for it
+                k = round(fr.timestamp / step)
+                if k not in wanted:
+                    continue  # a frame that answers no target of its own: left out, as from the cache
+                f = features(orb, _gray(fr.image, settings.frame_size))
+                CACHE.put(key(k), fr.timestamp, f)
+                seen.add(k)
+                out.append((fr.timestamp, f))
+    for k in wanted - seen:  # no frame of its own (a low frame rate: one frame answers two targets)
+        CACHE.put(key(k), None, ())
+    return out
+
+
 def refine_moment(image: np.ndarray, moment: Moment, hits: list[FrameHit], *, catalog, settings) -> Moment:
     """``moment`` with its ``timestamp`` re-checked against the source video (see the module notes);
     unchanged when another refinement is running in this process (:data:`SLOTS`)."""
@@ -161,8 +256,6 @@ def refine_moment(image: np.ndarray, moment: Moment, hits: list[FrameHit], *, ca
 
 
 def _refined(image: np.ndarray, moment: Moment, hits: list[FrameHit], *, catalog, settings) -> Moment:
-    from vidsearch.media.decode import sample_frames
-
     period = 1.0 / settings.sample_fps
     cands = candidates(hits, moment)
     rec = catalog.get(moment.video_id)
@@ -180,21 +273,12 @@ def _refined(image: np.ndarray, moment: Moment, hits: list[FrameHit], *, catalog
     own: tuple[float, int] | None = None  # (distance, inliers) of the decoded frame nearest the stored answer
     try:
         matcher = FeatureMatcher(_gray(np.asarray(image, dtype=np.uint8), settings.frame_size))
-        windows = _windows(cands, period)
-        for a, b in _decode_spans(windows, JOIN_S):
-            for chunk in sample_frames(info.path, info, fps=DENSITY / period, short_side=settings.frame_size,
-                                       chunk=settings.decode_chunk, timeout=settings.decode_timeout,
-                                       decoder="pyav", start=a, end=b):
-                for f in chunk:
-                    if not any(w0 - 1e-3 <= f.timestamp < w1 for w0, w1 in windows):
-                        continue  # decoded on the way from one window to the next
-                    if any(_static(h, period) and h.timestamp + 1e-3 < f.timestamp < h.until for h in cands):
-                        continue  # inside a static run: the keyframe stands for it
-                    key = (matcher.inliers(_gray(f.image, settings.frame_size)), -abs(f.timestamp - top), f.timestamp)
-                    if best is None or key > best:
-                        best = key
-                    if own is None or -key[1] < own[0]:
-                        own = (-key[1], key[0])
+        for t, f in _frame_features(rec.id, info, cands, period, matcher.orb, settings):
+            key = (matcher.inliers_of(f), -abs(t - top), t)
+            if best is None or key > best:
+                best = key
+            if own is None or -key[1] < own[0]:
+                own = (-key[1], key[0])
     except Exception as exc:  # a file that cannot be decoded now (or a picture ORB cannot read) keeps the stored answer
         log.warning("%s: image refinement skipped (%s)", rec.path, exc)
         return moment
