@@ -26,7 +26,6 @@ from .store import (
     TEMPORAL,
     CONCEPT_DIM,
     OPTIONAL_VECTORS,
-    FILTER_KEYS,
     TEXT_FIELD,
     VectorStore,
     clamp_score,
