@@ -223,20 +223,23 @@
       setStatus("");
       return;
     }
-    if (like) {
-      const from = params.get("t") != null ? `the frame at ${fmt(params.get("t"))}`
-        : `${fmt(params.get("start"))}–${fmt(params.get("end"))}`;
-      const known = videoNames.get(like);
-      likeNote.textContent = `More like ${from} of ${known ? baseName(known) : "video " + like}.`;
-      likeNote.hidden = false;
-    } else {
-      likeNote.hidden = true;
-    }
+    showLikeNote(params);
     clearPlayer(); // a new search: the old player goes
     asked = { get: apiQuery(params) };
     run(asked, false);
   }
   window.addEventListener("popstate", fromURL);
+
+  // "More like the frame at 0:00:03 of cam1.mp4." above the results of a find-similar search
+  function showLikeNote(params) {
+    const like = params.get("like");
+    likeNote.hidden = !like;
+    if (!like) return;
+    const from = params.get("t") != null ? `the frame at ${fmt(params.get("t"))}`
+      : `${fmt(params.get("start"))}–${fmt(params.get("end"))}`;
+    const known = videoNames.get(like);
+    likeNote.textContent = `More like ${from} of ${known ? baseName(known) : "video " + like}.`;
+  }
 
   // the videos and cameras of the filters (a search from the URL does not wait for them)
   const videoNames = new Map();
@@ -257,6 +260,7 @@
     videoSelect.value = chosen;
     $("cameras").replaceChildren(...[...cameras].sort().map((c) => el("option", { value: c })));
     if (indexedCount === 0 && !results.length) showEmpty();
+    showLikeNote(new URLSearchParams(location.search));
   }).catch(() => {}); // the search itself reports an unreachable server
 
   function showEmpty() { emptyEl.hidden = false; }
