@@ -9,7 +9,9 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.web.conftest import WALL
-from tests.web.test_browser import browser  # noqa: F401 -- the fixture
+from tests.web import test_browser as _harness
+
+browser = _harness.browser  # the fixture: one Chromium for the module
 
 from selenium.webdriver.common.by import By  # noqa: E402  (test_browser skips the module without selenium)
 from selenium.webdriver.common.keys import Keys  # noqa: E402
