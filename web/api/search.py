@@ -1,4 +1,6 @@
-"""The search resource: ``POST /api/v1/search`` with free text, a still image or a video clip.
+"""The search resource: ``POST /api/v1/search`` with free text, a still image, a video clip or a
+stored moment (find similar), and ``GET /api/v1/search`` with text or find similar in the query
+string (the same fields and parsing as the form; links, curl, the search page's URL state).
 
 multipart/form-data fields (the same meaning and formats as ``vidsearch search``):
 
@@ -7,7 +9,10 @@ multipart/form-data fields (the same meaning and formats as ``vidsearch search``
 | text, image or clip | exactly one | free text ("EXIT sign", "red car"), the query picture (JPEG, PNG, WebP, ...) or a video clip |
 | limit | no | most moments to return, 1..100 (default 10) |
 | video_id | no | search only this video |
-| after, before | no | only moments inside this span of video time: seconds or [HH:]MM:SS; with ``text`` also a wall-clock date-time (``YYYY-MM-DDTHH:MM[:SS][+zone]``) for recordings whose start is known |
+| after, before | no | only moments inside this span of video time: seconds or [HH:]MM:SS; or a wall-clock date-time (``YYYY-MM-DDTHH:MM[:SS][+zone]``) for recordings whose start is known |
+| camera | no | only recordings of this camera |
+| time_of_day | no | ``HH:MM-HH:MM``: only moments recorded at this time of day on any day (``22:00-06:00`` wraps midnight), in VIDSEARCH_TIMEZONE |
+| like_video, like_t / like_start, like_end | instead of a query | find similar: the stored frame at ``like_t`` of that video (its stored copy descriptor, as an image query), or its stored span (its frames as a clip query); nothing is decoded |
 | region | no | ``x,y,w,h`` in pixels of the image: search only that part of it (images only) |
 | offset | no | skip this many results (the next page starts at the answer's ``next_offset``), 0..1000 |
 | sort | no | ``score`` (default, best first) or ``time`` (wall-clock time where known, else video then time) |
@@ -16,8 +21,9 @@ multipart/form-data fields (the same meaning and formats as ``vidsearch search``
 The answer is ``{"results": [...], "weak": N, "next_offset": K|null}``: ``weak`` counts the results
 left below the floor (:mod:`vidsearch.search.confidence`); each result has ``confidence`` ("same
 footage", "similar" or "weak") and ``why`` in plain words. A text query may also be sent as JSON:
-``{"text": ..., "limit": ..., "video_id": ..., "after": ..., "before": ..., "offset": ..., "sort": ...,
-"include_weak": ...}``, where ``after``/``before`` are seconds (a number) or a string as above. Times are
+``{"text": ..., "limit": ..., "video_id": ..., "camera": ..., "after": ..., "before": ..., "time_of_day": ...,
+"offset": ..., "sort": ..., "include_weak": ...}``, and find similar as ``{"like": {"video_id": ..., "t": s}}`` or
+``{"like": {"video_id": ..., "start": s, "end": s}}`` with the same fields, where ``after``/``before`` are seconds (a number) or a string as above. Times are
 parsed by :func:`vidsearch.query.parse_time` / :func:`vidsearch.query.parse_when`, the CLI's own
 definitions. A clip's moments also carry ``query_start``/``query_end`` (where in the clip); a text
 query's moments carry ``why`` (the signals that matched).
