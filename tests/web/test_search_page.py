@@ -249,3 +249,25 @@ def test_the_library_has_thumbnails_sort_and_find_by_name(browser, live):
     assert "1 of" in browser.find_element(By.ID, "summary").text
     box.send_keys(Keys.BACKSPACE * 4)
     assert {"a.mp4", "b.mp4"} <= set(rows())
+
+
+def test_dark_mode_at_a_phone_width_for_the_readme(browser, live):
+    """The README's second picture: a find-similar search from its URL, dark, 390 px wide."""
+    shot = _harness.SCREENSHOT.parent / "screenshot-search-dark-phone.png"
+    browser.set_window_size(390, 844)
+    try:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                                {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        browser.get(live.url + "/?" + urlencode({"like": live.ids["a"], "t": 3}))
+        WebDriverWait(browser, 120).until(lambda d: _shown(d))
+        WebDriverWait(browser, 30).until(lambda d: d.execute_script(
+            "return [...document.querySelectorAll('#results img')].every((i) => i.complete);"))
+        assert sum(_background(browser)) < 3 * 60
+        over = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth;")
+        assert over <= 1, f"the page is {over} px wider than a phone screen"
+        height = browser.execute_script("return document.documentElement.scrollHeight;")
+        browser.set_window_size(390, min(1800, height + 140))
+        browser.save_screenshot(str(shot))
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+        browser.set_window_size(1280, 1000)
