@@ -171,6 +171,11 @@ class Settings:
         return self.data_dir / "thumbnails"
 
     @property
+    def query_images_dir(self) -> Path:
+        """Query pictures kept a while under their content hash, so that ``/?image=HASH`` links work."""
+        return self.data_dir / "queries"
+
+    @property
     def lock_path(self) -> Path:
         return self.data_dir / "owner.lock"
 

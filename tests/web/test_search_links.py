@@ -99,3 +99,18 @@ def test_bad_like_queries_are_400(live, like, code):
 
 def test_like_an_unknown_video_is_404(live):
     assert_json_error(live.post_json("/api/v1/search", {"like": {"video_id": "nope", "t": 1}}), 404, "video_not_found")
+
+
+def test_an_image_search_keeps_its_picture_for_a_link(live, query_png):
+    post = live.search(query_png, limit=5)
+    digest = post.json["query_image"]
+    assert post.status == 200 and len(digest) == 16
+    assert list(live.settings.query_images_dir.glob(f"{digest}.*"))  # kept under its hash
+    again = _get(live, image=digest, limit=5)
+    assert again.status == 200 and again.json == post.json
+    region = live.search(query_png, region="0,0,160,120").json
+    assert _get(live, image=digest, region="0,0,160,120").json == region
+    assert_json_error(_get(live, image="0123456789abcdef"), 404, "query_image_not_found")
+    assert_json_error(_get(live, image="../../etc/passwd"), 404, "query_image_not_found")
+    assert_json_error(_get(live, image=digest, text="x"), 400, "bad_request")
+

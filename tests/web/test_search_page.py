@@ -135,6 +135,17 @@ def test_more_like_this_searches_with_the_result(browser, live, query_png):
     assert browser.find_element(By.CSS_SELECTOR, "#results .result .name").text == "a.mp4"
 
 
+def test_a_picture_search_survives_a_reload(browser, live):
+    browser.get(live.url + "/")
+    browser.find_element(By.ID, "image").send_keys(str(live.videos["a"].parent / "a_3s.png"))
+    WebDriverWait(browser, 300).until(lambda d: "image=" in d.execute_script("return location.search;"))
+    WebDriverWait(browser, 60).until(lambda d: _shown(d))
+    before = _shown(browser)
+    browser.refresh()  # the picture is not uploaded again: the server kept it under its hash
+    _wait_results(browser, before)
+    assert "earlier search" in browser.find_element(By.ID, "like-note").text
+
+
 def test_keys_move_through_results_play_and_close(browser, live):
     browser.get(live.url + "/?" + urlencode({"like": live.ids["a"], "t": 3}))
     WebDriverWait(browser, 120).until(lambda d: _shown(d))

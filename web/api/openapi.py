@@ -185,6 +185,9 @@ SCHEMAS: dict = {
             "weak": {"type": "integer", "minimum": 0,
                      "description": "results below the no-match floor (left out unless include_weak)"},
             "next_offset": _nullable("integer", description="the offset of the next page; null: no more"),
+            "query_image": {"type": "string", "pattern": "^[0-9a-f]{16}$",
+                            "description": "an image query's picture, kept a while under this hash: "
+                                           "GET /api/v1/search?image=HASH searches it again"},
         },
     },
     "VideoList": {
@@ -245,8 +248,10 @@ def _search_params() -> list[dict]:
         return {"name": name, "in": "query", "required": False, "schema": schema,
                 **({"description": description} if description else {})}
     form = _search_form()["properties"]
-    names = ("text", "limit", "video_id", "camera", "after", "before", "time_of_day", "offset", "sort", "include_weak",
-             *_LIKE_FIELDS)
+    form["image"] = {"type": "string", "pattern": "^[0-9a-f]{16}$",
+                     "description": "the picture of an earlier image search (its answer's query_image)"}
+    names = ("text", "image", "region", "refine", "limit", "video_id", "camera", "after", "before", "time_of_day",
+             "offset", "sort", "include_weak", *_LIKE_FIELDS)
     return [param(n, {k: v for k, v in form[n].items() if k != "description"}, form[n].get("description"))
             for n in names]
 
@@ -355,8 +360,10 @@ def build_document(max_query_mb: float, max_upload_mb: float) -> dict:
                     "200": _json(_ref("SearchResults"), "ranked moments, best first"),
                     "400": _error("a malformed query (no query or both, empty text, bad limit, time, time_of_day "
                                   "or like)"),
-                    "404": _error("video_id or like_video names no video"),
-                    "503": _error("a model package is missing"),
+                    "404": _error("video_id or like_video names no video, or image no kept picture"),
+                    "413": _error("the kept picture is over the pixel or aspect limit"),
+                    "415": _error("the kept picture is no longer readable"),
+                    "503": _error("a model package is missing, or every picture decode slot stayed busy"),
                 },
             }, "post": {
                 "operationId": "search",

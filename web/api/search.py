@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from types import SimpleNamespace
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -46,6 +47,7 @@ from vidsearch.media.image import load_image
 from web.access import library
 from web.api.schemas import match_json, moment_json
 from web.errors import ApiError
+from web import query_images
 from web.uploads import UPLOAD_DIR_KEY, HashingFile, check_video, safe_name
 
 bp = Blueprint("search", __name__, url_prefix="/search")
@@ -158,9 +160,9 @@ def _page(get) -> dict:
     return {"offset": _offset(get("offset")), "sort": _sort(get("sort")), "include_weak": _weak(get("include_weak"))}
 
 
-def _answer(moments):
+def _answer(moments, **extra):
     return jsonify({"results": [moment_json(m) for m in moments], "weak": getattr(moments, "weak", 0),
-                    "next_offset": getattr(moments, "next_offset", None)})
+                    "next_offset": getattr(moments, "next_offset", None), **extra})
 
 
 def _json_limit(raw) -> int:
@@ -323,12 +325,14 @@ def _search_json():
 def search_get():
     """``GET /api/v1/search?text=...`` (or ``like_video=&like_t=``): the POST's answer, for links and curl."""
     args = request.args
-    text, like = args.get("text"), _strings(args.get)
-    if text is not None and like is not None:
-        raise _bad("bad_request", "send one query: 'text' or 'like_video', not both")
-    if text is None and like is None:
-        raise _bad("no_query", "no query: give text=... or like_video=...&like_t=... (image and clip queries "
-                               "are uploads: POST them)")
+    text, like, stored = args.get("text"), _strings(args.get), args.get("image")
+    if (text is not None) + (like is not None) + (stored is not None) > 1:
+        raise _bad("bad_request", "send one query: 'text', 'like_video' or 'image', not several")
+    if text is None and like is None and stored is None:
+        raise _bad("no_query", "no query: give text=..., like_video=...&like_t=... or image=HASH (a picture "
+                               "searched before; new pictures and clips are uploads: POST them)")
+    if stored is not None:
+        return _search_stored_image(stored.strip(), _fields(args.get, typed=False))
     for name in ("region", "refine"):
         if args.get(name, "").strip():
             raise _bad(f"bad_{name}", f"{name} applies to image queries only")
@@ -370,12 +374,36 @@ def search():
 
     scope = _scope(fields)
     picture = _load_picture(image, region)
+    digest = None
+    if isinstance(image.stream, HashingFile):  # kept a while, for links to this search (web/query_images.py)
+        image.stream.flush()
+        digest = query_images.keep(library().settings.query_images_dir, image.stream.name,
+                                   image.stream.hexdigest(), image.filename)
+    return _image_answer(picture, region, refine, scope, digest)
+
+
+def _image_answer(picture, region, refine, scope: dict, digest: str | None):
     try:  # the embedding runs outside the library lock; store and catalog calls take it
         moments = library().concurrent().search_image(picture, batcher=library().image_batcher,
                                                       refine=refine, part=region is not None, **scope)
     except ValueError as exc:  # e.g. a region outside the picture
         raise _bad("bad_region" if region is not None else "bad_request", str(exc)) from None
-    return _answer(moments)
+    return _answer(moments, **({"query_image": digest} if digest else {}))
+
+
+def _search_stored_image(digest: str, fields: dict):
+    """``GET ?image=HASH``: the picture of an earlier search (its answer's ``query_image``) again."""
+    path = query_images.find(library().settings.query_images_dir, digest)
+    if path is None:
+        raise ApiError(404, "query_image_not_found", f"image: no stored query picture {digest!r} (pictures are "
+                                                     f"kept {query_images.KEEP_S / 86400:g} days after their last "
+                                                     "search): search with the picture again")
+    region = _parsed("region", request.args.get("region"), parse_region, "bad_region")
+    refine = _parsed("refine", request.args.get("refine"), parse_bool, "bad_refine")
+    scope = _scope(fields)
+    with open(path, "rb") as f:
+        picture = _load_picture(SimpleNamespace(stream=f, filename=path.name), region)
+    return _image_answer(picture, region, refine, scope, digest)
 
 
 def _clip_path(upload) -> str:

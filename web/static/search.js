@@ -215,7 +215,7 @@
     const params = new URLSearchParams(location.search);
     fillForm(params);
     const like = params.get("like");
-    if (!params.get("q") && !like) {
+    if (!params.get("q") && !like && !params.get("image")) {
       clearPlayer();
       results = []; weak = 0; nextOffset = null; asked = null;
       render();
@@ -233,7 +233,13 @@
   // "More like the frame at 0:00:03 of cam1.mp4." above the results of a find-similar search
   function showLikeNote(params) {
     const like = params.get("like");
-    likeNote.hidden = !like;
+    likeNote.hidden = !like && !params.get("image");
+    if (params.get("image") && !like) {
+      likeNote.textContent = file ? "" : "Searched with the picture of an earlier search"
+        + (params.get("region") ? ` (region ${params.get("region")}).` : ".");
+      likeNote.hidden = !!file;
+      return;
+    }
     if (!like) return;
     const from = params.get("t") != null ? `the frame at ${fmt(params.get("t"))}`
       : `${fmt(params.get("start"))}–${fmt(params.get("end"))}`;
@@ -307,6 +313,11 @@
         ? await window.vidsearchUI.getJSON(form.action + "?" + request.get.toString())
         : await window.vidsearchUI.postForm(form.action, request.post);
       if (request !== asked) return; // a newer search started meanwhile
+      if (request.post && body.query_image && !more) { // the server keeps the picture: a link can search it again
+        const params = filterParams(new URLSearchParams({ image: body.query_image }));
+        if (request.post.get("region")) params.set("region", request.post.get("region"));
+        history.replaceState(null, "", "?" + params.toString());
+      }
       results = more ? results.concat(body.results) : body.results;
       weak = body.weak || 0;
       nextOffset = body.next_offset == null ? null : body.next_offset;
