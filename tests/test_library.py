@@ -134,6 +134,12 @@ def _filtered_search(lib, ids, still, name):
     assert lib.search_image(still, where=lib.where(time_of_day=(7 * 3600.0, 9 * 3600.0), wall_before=DAY - 1)) == []
     like = lib.search_like(ids[("gate", name)], t=1.0, where=lib.where(camera="yard"))
     assert like and like[0].video_id == ids[("yard", name)]
+    # a stored span as a clip query: the candidates and the moments pass the same filters
+    span = lib.search_like(ids[("yard", name)], start=0.0, end=2.5, include_weak=True)
+    assert {m.video_id for m in span} >= {ids[("gate", name)], ids[("yard", name)]}
+    night = lib.search_like(ids[("yard", name)], start=0.0, end=2.5, include_weak=True,
+                            where=lib.where(time_of_day=(21 * 3600.0, 6 * 3600.0)))
+    assert night and {m.video_id for m in night} <= {v for (cam, _), v in ids.items() if cam == "gate"}
 
 
 def test_camera_and_time_of_day_filter_in_the_store(tmp_path, encoders):
