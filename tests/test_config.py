@@ -41,3 +41,14 @@ def test_image_refine_is_on_unless_switched_off(tmp_path):
     assert Settings.from_env({**base, "VIDSEARCH_IMAGE_REFINE": "off"}).image_refine is False
     with pytest.raises(ConfigError, match="VIDSEARCH_IMAGE_REFINE"):
         Settings.from_env({**base, "VIDSEARCH_IMAGE_REFINE": "sometimes"})
+
+
+def test_timezone_is_a_zone_name():
+    from vidsearch.config import ConfigError, Settings
+
+    assert Settings.from_env({"VIDSEARCH_TIMEZONE": "Europe/Paris"}).timezone == "Europe/Paris"
+    assert Settings.from_env({}).timezone is None
+    import pytest
+
+    with pytest.raises(ConfigError, match="VIDSEARCH_TIMEZONE"):
+        Settings.from_env({"VIDSEARCH_TIMEZONE": "Mars/Olympus"})

@@ -95,3 +95,68 @@ def test_server_code_path_with_qdrant_client_local_mode(tmp_path, encoders):
         still = load_image(frame_at(video, 4.0, tmp_path / "s.png"))
         (best, *_) = lib.search_image(still)
         assert best.video_id == r.video_id and abs(best.timestamp - 4.0) <= 1.0
+
+
+NIGHT = 1_714_600_800.0  # 2024-05-01T22:00:00Z
+DAY = 1_714_636_800.0  # 2024-05-02T08:00:00Z
+
+
+def _recordings(tmp, encoders, videos):
+    """Each video indexed twice over: as recorded at night by camera gate and by day by camera yard
+    (the same footage, so that only the filters tell them apart)."""
+    import shutil
+
+    settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp / "data"), "VIDSEARCH_TIMEZONE": "UTC",
+                                  "VIDSEARCH_SEMANTIC": "0"})
+    lib = Library(settings, encoders=encoders)
+    ids = {}
+    for path in videos:
+        for cam, start in (("gate", NIGHT), ("yard", DAY)):
+            copy = tmp / f"{cam}_{path.name}"
+            shutil.copy(path, copy)
+            with open(copy, "ab") as f:  # another file (another content id), the same pictures
+                f.write(cam.encode())
+            res = lib.runner.ingest_file(copy, camera=cam, wall_start=start)
+            assert res.status == "indexed", res.error
+            ids[(cam, path.name)] = res.video_id
+    return lib, ids
+
+
+def _filtered_search(lib, ids, still, name):
+    everything = lib.search_image(still, limit=10)
+    assert {m.video_id for m in everything} >= {ids[("gate", name)], ids[("yard", name)]}
+    night = lib.search_image(still, limit=10, where=lib.where(time_of_day=(21 * 3600.0, 6 * 3600.0)))
+    assert night and {m.video_id for m in night} <= {v for (cam, _), v in ids.items() if cam == "gate"}
+    assert night[0].video_id == ids[("gate", name)]
+    day = lib.search_image(still, limit=10, where=lib.where(camera="yard"))
+    assert day and {m.video_id for m in day} <= {v for (cam, _), v in ids.items() if cam == "yard"}
+    # the wall-clock bound and the time of day together: 08:00 on the second day is not at night
+    assert lib.search_image(still, where=lib.where(time_of_day=(7 * 3600.0, 9 * 3600.0), wall_before=DAY - 1)) == []
+    like = lib.search_like(ids[("gate", name)], t=1.0, where=lib.where(camera="yard"))
+    assert like and like[0].video_id == ids[("yard", name)]
+    # a stored span as a clip query: the candidates and the moments pass the same filters
+    span = lib.search_like(ids[("yard", name)], start=0.0, end=2.5, include_weak=True)
+    assert {m.video_id for m in span} >= {ids[("gate", name)], ids[("yard", name)]}
+    night = lib.search_like(ids[("yard", name)], start=0.0, end=2.5, include_weak=True,
+                            where=lib.where(time_of_day=(21 * 3600.0, 6 * 3600.0)))
+    assert night and {m.video_id for m in night} <= {v for (cam, _), v in ids.items() if cam == "gate"}
+
+
+def test_camera_and_time_of_day_filter_in_the_store(tmp_path, encoders):
+    a = make_scenes(tmp_path / "a.mp4", ["testsrc2", "mandelbrot"], seconds=3)
+    lib, ids = _recordings(tmp_path, encoders, [a])
+    try:
+        still = load_image(frame_at(a, 1.0, tmp_path / "q.png"), min_short_side=224)
+        _filtered_search(lib, ids, still, "a.mp4")
+    finally:
+        lib.close()
+
+
+def test_time_of_day_on_real_recordings(tmp_path, encoders, shared_videos):
+    clip = shared_videos / "cockatoo.mp4"
+    lib, ids = _recordings(tmp_path, encoders, [clip])
+    try:
+        still = load_image(frame_at(clip, 1.0, tmp_path / "q.png"), min_short_side=224)
+        _filtered_search(lib, ids, still, "cockatoo.mp4")
+    finally:
+        lib.close()

@@ -11,7 +11,7 @@ from vidsearch.config import ConfigError, Settings
 from vidsearch.diskspace import LowDiskSpace
 from vidsearch.index.lock import StoreLocked
 from vidsearch.media.errors import MediaError
-from vidsearch.query import WallTime, parse_region, parse_when
+from vidsearch.query import WallTime, parse_region, parse_time_of_day, parse_when
 from vidsearch.remote import RemoteError
 
 
@@ -47,9 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--include-weak", action="store_true",
                     help="also the results below the no-match floor, marked 'weak' (docs/moments.md)")
     se.add_argument("--video", dest="video_id", help="only this video id")
-    se.add_argument("--after", type=parse_when, help="only moments after this video time (s or HH:MM:SS); "
-                    "with --text also a date-time (YYYY-MM-DDTHH:MM) for recordings whose start is known")
-    se.add_argument("--before", type=parse_when, help="only moments before this video time (or date-time, --text)")
+    se.add_argument("--after", type=parse_when, help="only moments after this video time (s or HH:MM:SS), "
+                    "or a date-time (YYYY-MM-DDTHH:MM) for recordings whose start is known")
+    se.add_argument("--before", type=parse_when, help="only moments before this video time (or date-time)")
+    se.add_argument("--camera", help="only recordings of this camera (vidsearch watch --camera)")
+    se.add_argument("--time-of-day", type=parse_time_of_day, metavar="HH:MM-HH:MM",
+                    help="only moments recorded at this time of day on any day (22:00-06:00 wraps midnight; "
+                         "VIDSEARCH_TIMEZONE); recordings whose start is known")
     se.add_argument("--region", type=parse_region, help="x,y,w,h: search only this part of the query")
     se.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
                     help="with --image: re-check the best moment's timestamp against the decoded video (on by "
@@ -156,32 +160,34 @@ def cmd_ingest(lib, args) -> int:
 def cmd_search(lib, args) -> int:
     from vidsearch.media.image import load_image
 
-    walls = {n: v for n, v in (("wall_after", args.after), ("wall_before", args.before)) if isinstance(v, WallTime)}
-    if walls and getattr(args, "text", None) is None:
-        raise ValueError("date-time bounds work with --text; give --after/--before in video time (s or HH:MM:SS)")
+    walls = {n: float(v) for n, v in (("wall_after", args.after), ("wall_before", args.before))
+             if isinstance(v, WallTime)}
+    after = None if isinstance(args.after, WallTime) else args.after
+    before = None if isinstance(args.before, WallTime) else args.before
     page = {"limit": args.limit, "offset": args.offset, "include_weak": args.include_weak, "sort": args.sort}
+    scope = dict(camera=getattr(args, "camera", None), time_of_day=getattr(args, "time_of_day", None), **walls)
+    if any(v is not None for v in scope.values()):
+        page["where"] = lib.where(**scope)
     if getattr(args, "text", None) is not None:
         if args.region is not None:
             raise ValueError("--region applies to --image queries only")
         if not hasattr(lib, "search_text"):
             raise ValueError("text search is not available through the running server; stop it or use its API")
-        moments = lib.search_text(args.text, video_id=args.video_id,
-                                  after=None if isinstance(args.after, WallTime) else args.after,
-                                  before=None if isinstance(args.before, WallTime) else args.before, **walls, **page)
+        moments = lib.search_text(args.text, video_id=args.video_id, after=after, before=before, **page)
     elif args.clip is not None:
         if args.region is not None:
             raise ValueError("--region applies to --image queries only")
-        moments = lib.search_clip(args.clip, video_id=args.video_id, after=args.after, before=args.before, **page)
+        moments = lib.search_clip(args.clip, video_id=args.video_id, after=after, before=before, **page)
     else:
         image = load_image(args.image)
         if getattr(args, "semantic", False):
             if args.region is not None:
                 x, y, w, h = args.region
                 image = image[y:y + h, x:x + w]
-            moments = lib.search_image_semantic(image, video_id=args.video_id, after=args.after,
-                                                before=args.before, **page)
+            moments = lib.search_image_semantic(image, video_id=args.video_id, after=after,
+                                                before=before, **page)
         else:
-            moments = lib.search_image(image, video_id=args.video_id, after=args.after, before=args.before,
+            moments = lib.search_image(image, video_id=args.video_id, after=after, before=before,
                                        region=args.region, refine=getattr(args, "refine", None), **page)
     weak, more = getattr(moments, "weak", 0), getattr(moments, "next_offset", None)
     if args.json:

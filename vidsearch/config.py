@@ -35,6 +35,7 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_CLIP_CANDIDATES | ``20`` | candidate videos a clip query aligns against |
 | VIDSEARCH_CLIP_MIN_SIM | ``0.3`` | copy-descriptor similarity below which two frames are not aligned |
 | VIDSEARCH_DEDUP_THRESHOLD | ``0.63`` | copy score (mean copy-descriptor similarity along the alignment) at or above which dedup reports a copy; calibrated in docs/dedup.md |
+| VIDSEARCH_TIMEZONE | (unset: the server's local zone) | the zone (an IANA name such as ``Europe/Paris``) in which a time-of-day filter (``--time-of-day 22:00-06:00``, API ``time_of_day``) reads recordings' wall-clock times |
 | VIDSEARCH_API_KEY | (unset) | web server: when set, write endpoints need ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` |
 | VIDSEARCH_ALLOWED_HOSTS | (unset) | web server: host names (comma-separated) the server answers to besides ``localhost``, IP addresses and the ``--host`` it binds: the public name behind a reverse proxy (``.example.org`` also allows its subdomains); ``*``: any. Another ``Host`` gets 421 ``bad_host`` (DNS rebinding: docs/reliability.md) |
 | VIDSEARCH_ALLOWED_ROOTS | (unset: none) | web server: folders (``os.pathsep``-separated) under which ``POST /api/v1/videos {"path"}`` may ingest server-side files |
@@ -135,6 +136,7 @@ class Settings:
     clip_candidates: int = 20
     clip_min_sim: float = 0.3
     dedup_threshold: float = 0.63
+    timezone: str | None = None  # IANA zone name; None: the server's local zone
     api_key: str | None = field(default=None, repr=False)
     allowed_roots: tuple[Path, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
@@ -167,6 +169,11 @@ class Settings:
     @property
     def thumbnails_dir(self) -> Path:
         return self.data_dir / "thumbnails"
+
+    @property
+    def query_images_dir(self) -> Path:
+        """Query pictures kept a while under their content hash, so that ``/?image=HASH`` links work."""
+        return self.data_dir / "queries"
 
     @property
     def lock_path(self) -> Path:
@@ -228,6 +235,7 @@ class Settings:
             clip_candidates=get("CLIP_CANDIDATES", 20, int),
             clip_min_sim=get("CLIP_MIN_SIM", 0.3, float),
             dedup_threshold=get("DEDUP_THRESHOLD", 0.63, float),
+            timezone=get("TIMEZONE", None, str),
             api_key=get("API_KEY", None, str),
             allowed_roots=get("ALLOWED_ROOTS", (), _roots),
             allowed_hosts=get("ALLOWED_HOSTS", (), _hosts),
@@ -305,5 +313,13 @@ class Settings:
             raise ConfigError(f"VIDSEARCH_JOINT_BACKEND must be auto, open_clip or transformers, not {self.joint_backend!r}")
         if not (1 <= self.concept_top_k <= 1000):
             raise ConfigError(f"VIDSEARCH_CONCEPT_TOP_K must be in [1, 1000], not {self.concept_top_k}")
+        if self.timezone is not None:
+            from zoneinfo import ZoneInfo
+
+            try:
+                ZoneInfo(self.timezone)
+            except (ValueError, KeyError, OSError):
+                raise ConfigError(f"VIDSEARCH_TIMEZONE must be a time zone name such as Europe/Paris or UTC, "
+                                  f"not {self.timezone!r}") from None
         if self.max_segment <= 0 or self.decode_timeout <= 0:
             raise ConfigError("VIDSEARCH_MAX_SEGMENT and VIDSEARCH_DECODE_TIMEOUT must be positive")

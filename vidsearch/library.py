@@ -128,6 +128,45 @@ class Library:
             yield result
 
     # -- query ---------------------------------------------------------------------------
+    def where(self, *, camera: str | None = None, wall_after: float | None = None, wall_before: float | None = None,
+              time_of_day: tuple[float, float] | None = None) -> dict:
+        """The store's payload filters for a search (``where=`` of every search method): one camera,
+        wall-clock bounds (epoch seconds), and a time-of-day window (seconds since local midnight,
+        from and to; wrapping midnight when to < from) on every day, in VIDSEARCH_TIMEZONE, as the
+        spans of wall-clock time it covers on the days recordings were made
+        (:func:`vidsearch.search.daytime.wall_ranges`)."""
+        where: dict = {k: v for k, v in (("camera", camera), ("wall_after", wall_after),
+                                         ("wall_before", wall_before)) if v is not None}
+        if time_of_day is not None:
+            from vidsearch.search.daytime import wall_ranges, zone_of
+
+            spans = [(r.wall_start, r.wall_start + (r.duration or 0.0)) for r in self.catalog.list()
+                     if r.wall_start is not None and r.status == "indexed" and (camera is None or r.camera == camera)]
+            where["wall_ranges"] = wall_ranges(time_of_day, spans, zone_of(self.settings.timezone),
+                                               after=wall_after, before=wall_before)
+        return where
+
+    def search_like(self, video_id: str, *, t: float | None = None, start: float | None = None,
+                    end: float | None = None, limit: int = 10, **kw) -> list[Moment]:
+        """Find similar: moments like the stored frame of ``video_id`` at ``t`` (an image query of
+        its stored descriptor), or like its stored span ``start..end`` (a clip query of its stored
+        frames); nothing is decoded. ``kw``: video_id filter as ``in_video``, after, before, where,
+        offset, include_weak, sort. An unknown video or nothing stored there: ValueError."""
+        from vidsearch.search.like import search_like_frame, search_like_span
+
+        if self.catalog.get(video_id) is None:
+            raise ValueError(f"no video with id {video_id!r}")
+        kw["video_id"] = kw.pop("in_video", None)
+        common = dict(encoders=self.encoders, store=self.store, catalog=self.catalog, settings=self.settings,
+                      limit=limit)
+        if t is not None:
+            if start is not None or end is not None:
+                raise ValueError("find similar takes a frame (t) or a span (start, end), not both")
+            return search_like_frame(video_id, t, **common, **kw)
+        if start is None or end is None:
+            raise ValueError("find similar needs t (a frame) or start and end (a span)")
+        return search_like_span(video_id, start, end, **common, **kw)
+
     def search_image(self, image: np.ndarray, **kw) -> list[Moment]:
         return search_image(image, encoders=self.encoders, store=self.store, catalog=self.catalog,
                             settings=self.settings, **kw)

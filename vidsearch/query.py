@@ -49,3 +49,29 @@ def parse_region(text: str) -> tuple[int, int, int, int]:
     if w <= 0 or h <= 0 or x < 0 or y < 0:
         raise argparse.ArgumentTypeError(f"{text!r}: width and height must be positive, x and y not negative")
     return x, y, w, h
+
+
+def parse_clock(text: str) -> float:
+    """``HH:MM[:SS]`` on a 24-hour clock -> seconds since midnight (``24:00`` is the end of the day)."""
+    parts = text.strip().split(":")
+    try:
+        if not 2 <= len(parts) <= 3 or not all(p.strip().isdigit() for p in parts):
+            raise ValueError
+        h, m, s = (int(p) for p in parts + ["0"] * (3 - len(parts)))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time of day (HH:MM)") from None
+    if m > 59 or s > 59 or h > 24 or (h == 24 and (m or s)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time of day between 00:00 and 24:00")
+    return float(h * 3600 + m * 60 + s)
+
+
+def parse_time_of_day(text: str) -> tuple[float, float]:
+    """``HH:MM-HH:MM``: a window of the day, as seconds since midnight ``(from, to)``; ``to`` before
+    ``from`` wraps midnight (``22:00-06:00``: from ten at night to six in the morning)."""
+    parts = text.strip().split("-")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time of day window (HH:MM-HH:MM, e.g. 22:00-06:00)")
+    start, end = parse_clock(parts[0]), parse_clock(parts[1])
+    if start == end:
+        raise argparse.ArgumentTypeError(f"{text!r}: the window is empty (from and to are the same time)")
+    return start, end

@@ -205,8 +205,31 @@ class RemoteLibrary:
         extra = {k: v for k, v in d.items() if k not in core and k not in _URL_KEYS}
         return Moment(**{k: d[k] for k in core if k in d}, extra=extra)
 
+    @staticmethod
+    def where(*, camera: str | None = None, wall_after: float | None = None, wall_before: float | None = None,
+              time_of_day: tuple[float, float] | None = None) -> dict:
+        """As :meth:`vidsearch.library.Library.where`, as the API's fields: the server turns them into
+        the store's filters (its own VIDSEARCH_TIMEZONE reads the time of day)."""
+        def clock(s: float) -> str:
+            s = int(s)
+            return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+        out = {"camera": camera, "after": None if wall_after is None else _iso(wall_after),
+               "before": None if wall_before is None else _iso(wall_before),
+               "time_of_day": None if time_of_day is None else f"{clock(time_of_day[0])}-{clock(time_of_day[1])}"}
+        return {k: v for k, v in out.items() if v is not None}
+
+    @staticmethod
+    def _scoped(form: dict) -> dict:
+        """``where`` (from :meth:`where`) merged into the fields; a bound given twice is refused."""
+        where = form.pop("where", None) or {}
+        for name in ("after", "before"):
+            if name in where and form.get(name) is not None:
+                raise ValueError(f"give {name} either in video time or as a date-time, not both")
+        return {**form, **where}
+
     def _search(self, files: dict, **form) -> list[Moment]:
-        body, ctype = _multipart(files, _form_fields(**form))
+        body, ctype = _multipart(files, _form_fields(**self._scoped(form)))
         return self._results(lambda: self._call("POST", "/api/v1/search", body, ctype))
 
     def _results(self, ask) -> Moments:
@@ -233,7 +256,7 @@ class RemoteLibrary:
 
     def search_text(self, text: str, *, limit: int = 10, video_id: str | None = None, after: float | None = None,
                     before: float | None = None, wall_after: float | None = None,
-                    wall_before: float | None = None, **page) -> Moments:
+                    wall_before: float | None = None, where: dict | None = None, **page) -> Moments:
         """``POST /api/v1/search`` with JSON ``{"text": ...}``. Video-time bounds go as seconds; a
         wall-clock bound (seconds since the epoch) as an ISO date-time with its zone, which the
         server parses as the CLI does, so both run the same query."""
@@ -243,6 +266,7 @@ class RemoteLibrary:
         body = {"text": text, "limit": min(int(limit), 100), "video_id": video_id,
                 "after": _iso(wall_after) if wall_after is not None else after,
                 "before": _iso(wall_before) if wall_before is not None else before, **page}
+        body = self._scoped({**body, "where": where})
         return self._results(lambda: self._json("POST", "/api/v1/search", {k: v for k, v in body.items() if v is not None}))
 
     def search_clip(self, path: str | Path, *, limit: int = 10, **kw) -> Moments:

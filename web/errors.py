@@ -1,9 +1,12 @@
-"""Every error is JSON: ``{"error": {"code": "...", "message": "..."}}``, never a stack trace."""
+"""Every API error is JSON: ``{"error": {"code": "...", "message": "..."}}``, never a stack trace.
+
+An unknown page that a browser asks for (``Accept`` names ``text/html`` and prefers it to JSON, outside ``/api/`` and
+``/healthz``) gets an HTML 404 page with links back instead; clients of the API always get JSON."""
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,16 @@ def _json_error(status: int, code: str, message: str):
     return response
 
 
+def wants_page() -> bool:
+    """A browser asking for a page (not the API, not a client that prefers JSON)."""
+    if request.path.startswith("/api/") or request.path == "/healthz":
+        return False
+    if "text/html" not in request.headers.get("Accept", ""):  # browsers name it; curl's */* gets JSON
+        return False
+    accept = request.accept_mimetypes
+    return accept.quality("text/html") >= accept.quality("application/json")
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
@@ -54,6 +67,8 @@ def register(app: Flask) -> None:
         status = exc.code or 500
         if status < 400:  # routing redirects (e.g. a missing trailing slash) stay redirects
             return exc
+        if status == 404 and wants_page():
+            return render_template("404.html", path=request.path), 404
         response = exc.get_response()  # keeps headers such as Allow (405) and Content-Range (416)
         message = exc.description or exc.name
         if status == 413:

@@ -289,3 +289,31 @@ def test_search_text_matches_any_word_of_a_long_list(store):
     assert found(variants) == [0.5]  # "insurancer" only: the exact word is not among its variants
     assert found(variants + ["exit"]) == [0.5, 1.0]
     assert store.search_text(variants, 10, video_id="b") == []
+
+
+def test_wall_ranges_keep_frames_inside_any_span(store):
+    kfs = make_keyframes(7, n=12, step=1.0)  # t = 0..11 s
+    store.upsert_frames("cam", kfs, camera="gate", wall_start=1000.0)
+    store.upsert_frames("other", make_keyframes(8, n=4), camera="yard")  # no wall clock: never in a span
+    q = kfs[5].copy
+    got = store.search_frames("copy", q, 50, wall_ranges=[(1002.0, 1003.0), (1008.0, 1009.5)])
+    assert sorted(h.timestamp for h in got) == [2.0, 3.0, 8.0, 9.0]
+    assert store.search_frames("copy", q, 50, wall_ranges=[]) == []
+    # with the other filters: camera and a wall bound narrow the spans further
+    got = store.search_frames("copy", q, 50, camera="gate", wall_after=1003.0, wall_ranges=[(1002.0, 1003.0), (1008.0, 1009.5)])
+    assert sorted(h.timestamp for h in got) == [3.0, 8.0, 9.0]
+    assert store.search_frames("copy", q, 50, camera="yard", wall_ranges=[(0.0, 1e12)]) == []
+    many = store.search_frames_many("copy", [{"vector": q, "limit": 50, "wall_ranges": [(1008.0, 1009.5)]}])
+    assert sorted(h.timestamp for h in many[0]) == [8.0, 9.0]
+
+
+def test_frame_vectors_of_a_span_with_their_vectors(store):
+    kfs = make_keyframes(9, n=12, step=0.5)
+    store.upsert_frames("v", kfs)
+    got = store.frame_vectors("v", 1.0, 2.5)
+    assert [f.timestamp for f in got] == [1.0, 1.5, 2.0, 2.5]
+    assert all(abs(float(f.vector @ kfs[int(f.timestamp * 2)].copy) - 1.0) < TOL for f in got)
+    assert [f.segment_index for f in got] == [0, 0, 1, 1]
+    sem = store.frame_vectors("v", vector_name="semantic")  # only the frames that have one
+    assert [f.timestamp for f in sem] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert store.frame_vectors("nope") == []

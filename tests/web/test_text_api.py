@@ -191,3 +191,26 @@ def test_the_cli_searches_text_through_the_server(owned, capsys):
     assert "no matching moments" in capsys.readouterr().out
     assert cli.main(["search", "--text", "!!!"]) == 2
     assert "no words" in capsys.readouterr().err
+
+
+def test_the_cli_filters_by_time_of_day_and_camera_through_the_server(owned, capsys):
+    import datetime as dt
+
+    from vidsearch import cli
+    from web.access import EXTENSION_KEY
+
+    def clock(t):
+        return dt.datetime.fromtimestamp(t).strftime("%H:%M")  # the server's zone (VIDSEARCH_TIMEZONE unset)
+
+    around = f"{clock(WALL - 60)}-{clock(WALL + 120)}"
+    with owned.app.extensions[EXTENSION_KEY].use() as lib:
+        window = (lambda a, b: (a, b))(*[int(x[:2]) * 3600 + int(x[3:]) * 60 for x in around.split("-")])
+        local = [m.to_dict() for m in lib.search_text("EXIT sign", limit=5, where=lib.where(time_of_day=window))]
+    assert local and local[0]["video_id"] == owned.ids["exit"]
+    assert cli.main(["search", "--text", "EXIT sign", "--limit", "5", "--time-of-day", around, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"] == local
+    away = f"{clock(WALL + 6 * 3600)}-{clock(WALL + 7 * 3600)}"
+    assert cli.main(["search", "--text", "EXIT sign", "--time-of-day", away, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"] == []
+    assert cli.main(["search", "--text", "EXIT sign", "--camera", "nowhere", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"] == []

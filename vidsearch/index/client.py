@@ -31,6 +31,7 @@ from .store import (
     clamp_score,
     frame_hit_from_payload,
     segment_from_payload,
+    stored_frame,
 )
 
 _BATCH = 256  # points per upsert request (a 1280-d float vector is ~25 kB of JSON)
@@ -162,17 +163,19 @@ class ClientStore(VectorStore):
         return response.points
 
     def search_frames(self, vector_name, vector, limit, video_id=None, start=None, end=None, *,
-                      camera=None, wall_after=None, wall_before=None) -> list[FrameHit]:
-        flt = _filter(video_id, start, end, camera=camera, wall_after=wall_after, wall_before=wall_before)
+                      camera=None, wall_after=None, wall_before=None, wall_ranges=None) -> list[FrameHit]:
+        flt = _filter(video_id, start, end, camera=camera, wall_after=wall_after, wall_before=wall_before,
+                      wall_ranges=wall_ranges)
         points = self._nearest(FRAMES, vector_name, vector, limit, flt)
         return [frame_hit_from_payload(p.payload, p.score) for p in points]
 
-    def search_text(self, words, limit, video_id=None, start=None, end=None, *, wall_after=None,
-                    wall_before=None) -> list[FrameHit]:
+    def search_text(self, words, limit, video_id=None, start=None, end=None, *, camera=None, wall_after=None,
+                    wall_before=None, wall_ranges=None) -> list[FrameHit]:
         words = [w for w in words if w]
         if not words or limit <= 0:
             return []
-        flt = _filter(video_id, start, end, wall_after=wall_after, wall_before=wall_before)
+        flt = _filter(video_id, start, end, camera=camera, wall_after=wall_after, wall_before=wall_before,
+                      wall_ranges=wall_ranges)
         cond = models.FieldCondition(key=TEXT_FIELD, match=models.MatchTextAny(text_any=" ".join(words)))
         flt = models.Filter(must=[cond, *((flt.must or []) if flt is not None else [])])
         records, _ = self._live().scroll(FRAMES, scroll_filter=flt, limit=int(limit), with_payload=True)
@@ -181,6 +184,17 @@ class ClientStore(VectorStore):
     def search_segments(self, vector_name, vector, limit, video_id=None) -> list[tuple[Segment, float]]:
         points = self._nearest(SEGMENTS, vector_name, vector, limit, _filter(video_id))
         return [(segment_from_payload(p.payload), clamp_score(p.score)) for p in points]
+
+    def frame_vectors(self, video_id, start=None, end=None, vector_name=COPY):
+        client, offset, flt, out = self._live(), None, _filter(video_id, start, end), []
+        while True:
+            records, offset = client.scroll(FRAMES, scroll_filter=flt, limit=_PAGE, offset=offset, with_payload=True,
+                                            with_vectors=[vector_name])
+            out.extend(stored_frame(r.payload, (r.vector or {}).get(vector_name) if isinstance(r.vector, dict) else None)
+                       for r in records)
+            if offset is None or not records:
+                break
+        return sorted((f for f in out if f is not None), key=lambda f: f.timestamp)
 
     def frames_of(self, video_id: str) -> list[tuple[float, int, np.ndarray]]:
         client = self._live()
@@ -227,7 +241,8 @@ class ClientStore(VectorStore):
 
 
 def _filter(video_id: str | None = None, start: float | None = None, end: float | None = None, *,
-            camera: str | None = None, wall_after: float | None = None, wall_before: float | None = None):
+            camera: str | None = None, wall_after: float | None = None, wall_before: float | None = None,
+            wall_ranges=None):
     must: list = []
     if video_id is not None:
         must.append(models.FieldCondition(key="video_id", match=models.MatchValue(value=str(video_id))))
@@ -243,4 +258,7 @@ def _filter(video_id: str | None = None, start: float | None = None, end: float 
         rng = models.Range(gte=None if wall_after is None else float(wall_after),
                            lte=None if wall_before is None else float(wall_before))
         must.append(models.FieldCondition(key="wall_time", range=rng))
+    if wall_ranges is not None:  # any of these spans (a time of day on every day): none matches nothing
+        must.append(models.Filter(should=[models.FieldCondition(key="wall_time", range=models.Range(gte=float(a), lte=float(b)))
+                                          for a, b in wall_ranges] or [models.HasIdCondition(has_id=[])]))
     return models.Filter(must=must) if must else None

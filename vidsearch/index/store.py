@@ -33,6 +33,7 @@ mode in tests). :func:`open_store` picks one from the settings.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
@@ -57,6 +58,28 @@ COPY_DIM = 512
 SEMANTIC_DIM = 1280
 CONCEPT_DIM = 384
 TEXT_FIELD = "text"  # frame payload: words read on screen (full-text index)
+# payload filters every frame search takes besides video_id/start/end (``wall_ranges``: a list of
+# (from, to) wall_time spans of which a frame must lie in one, e.g. a time of day on every day)
+FILTER_KEYS = ("camera", "wall_after", "wall_before", "wall_ranges")
+
+
+@dataclass(frozen=True)
+class StoredFrame:
+    """One stored frame point with one of its vectors (:meth:`VectorStore.frame_vectors`)."""
+
+    timestamp: float
+    segment_index: int
+    until: float | None
+    vector: np.ndarray
+    payload: dict
+
+
+def stored_frame(payload: Mapping[str, Any], vector) -> "StoredFrame | None":
+    if vector is None:
+        return None
+    until = payload.get("until")
+    return StoredFrame(float(payload["t"]), int(payload["segment"]), None if until is None else float(until),
+                       np.asarray(vector, dtype=np.float32), dict(payload))
 
 
 class VectorStore(ABC):
@@ -98,14 +121,16 @@ class VectorStore(ABC):
         camera: str | None = None,
         wall_after: float | None = None,
         wall_before: float | None = None,
+        wall_ranges: list[tuple[float, float]] | None = None,
     ) -> list[FrameHit]:
         """Nearest frames, best first; optionally only of one video and with ``start <= t <= end``,
-        only of one camera, and only with ``wall_after <= wall_time <= wall_before`` (seconds since
-        the epoch; frames of videos without a wall-clock start never match a wall-time bound)."""
+        only of one camera, only with ``wall_after <= wall_time <= wall_before`` (seconds since
+        the epoch; frames of videos without a wall-clock start never match a wall-time bound), and
+        only with ``wall_time`` inside one of ``wall_ranges`` (an empty list matches nothing)."""
 
     def search_frames_many(self, vector_name: str, queries: list[dict]) -> list[list[FrameHit]]:
         """Several :meth:`search_frames` at once: ``queries[i]`` holds ``vector`` and ``limit`` and
-        optionally ``video_id``, ``start``, ``end``; answers in the same order. Backends that can
+        optionally ``video_id``, ``start``, ``end`` and the :data:`FILTER_KEYS`; answers in the same order. Backends that can
         run a batch in one pass over the vectors override this."""
         return [self.search_frames(vector_name, **q) for q in queries]
 
@@ -116,11 +141,18 @@ class VectorStore(ABC):
         """Nearest segments with their scores, best first."""
 
     def search_text(self, words: list[str], limit: int, video_id: str | None = None, start: float | None = None,
-                    end: float | None = None, *, wall_after: float | None = None,
-                    wall_before: float | None = None) -> list[FrameHit]:
+                    end: float | None = None, *, camera: str | None = None, wall_after: float | None = None,
+                    wall_before: float | None = None,
+                    wall_ranges: list[tuple[float, float]] | None = None) -> list[FrameHit]:
         """Frames whose on-screen text (payload ``text``, full-text index) has any of ``words``,
         in no particular order, ``score`` 0; the same filters as :meth:`search_frames`."""
         raise NotImplementedError(f"{type(self).__name__} cannot search on-screen text")
+
+    @abstractmethod
+    def frame_vectors(self, video_id: str, start: float | None = None, end: float | None = None,
+                      vector_name: str = COPY) -> list[StoredFrame]:
+        """Stored frames of the video with ``start <= t <= end`` and their ``vector_name`` vector, by
+        time (frames without that vector are left out)."""
 
     @abstractmethod
     def frames_of(self, video_id: str) -> list[tuple[float, int, np.ndarray]]:

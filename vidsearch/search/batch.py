@@ -109,6 +109,7 @@ class ImageQueryBatcher:
         return list(zip(hits, vectors))
 
     def search(self, image: np.ndarray, store, *, limit: int, video_id: str | None = None,
-               start: float | None = None, end: float | None = None) -> tuple[list[FrameHit], np.ndarray]:
-        return self.batcher.submit((image, {"limit": int(limit), "video_id": video_id, "start": start, "end": end}),
-                                   store)
+               start: float | None = None, end: float | None = None, **where) -> tuple[list[FrameHit], np.ndarray]:
+        """``where``: the store's payload filters (:data:`vidsearch.index.store.FILTER_KEYS`)."""
+        return self.batcher.submit((image, {"limit": int(limit), "video_id": video_id, "start": start, "end": end,
+                                            **where}), store)

@@ -169,6 +169,7 @@ class FrameVotes:
     limit: int = 50
     min_sim: float = 0.4
     min_voters: int = 2
+    where: dict = field(default_factory=dict)  # payload filters of the store (camera, wall-clock spans)
 
     def candidates(self, query: ClipQuery, store) -> dict[str, float]:
         votes: dict[str, float] = {}
@@ -176,7 +177,7 @@ class FrameVotes:
         asked = _spread(np.flatnonzero(query.informative), self.max_queries)
         for i in asked:
             best: dict[str, float] = {}
-            for h in store.search_frames("copy", query.vectors[i], self.limit):
+            for h in store.search_frames("copy", query.vectors[i], self.limit, **self.where):
                 if h.score < self.min_sim:
                     break  # hits come best first
                 if h.score > best.get(h.video_id, -1.0):
@@ -280,16 +281,18 @@ def align_params(settings) -> AlignParams:
 
 
 def locate(query: ClipQuery, *, store, catalog, settings, encoders, sources: list[CandidateSource] | None = None,
-           max_candidates: int | None = None, min_hit: float | None = None) -> list[ClipHit]:
+           max_candidates: int | None = None, min_hit: float | None = None, where: dict | None = None) -> list[ClipHit]:
     """Every located copy of the query in the index, best score first (no threshold applied).
 
     ``min_hit``: with the default candidate source, a video is only aligned when query frames hit
     its frames at least this alike (dedup passes a little under its threshold: a copy whose frames
-    average the threshold has frames above it, and unrelated videos are not aligned at all)."""
+    average the threshold has frames above it, and unrelated videos are not aligned at all).
+    ``where``: the store's payload filters, which the default source's frame searches apply
+    (only videos with frames that pass them are candidates)."""
     if not query.informative.any():
         return []
     if sources is None:
-        sources = [FrameVotes(min_sim=max(FrameVotes.min_sim, min_hit or 0.0))]
+        sources = [FrameVotes(min_sim=max(FrameVotes.min_sim, min_hit or 0.0), where=dict(where or {}))]
     votes: dict[str, float] = {}
     for src in sources:
         for vid, v in src.candidates(query, store).items():
@@ -332,19 +335,51 @@ def hits_to_moments(hits: list[ClipHit], settings, limit: int) -> list[Moment]:
 
 def search_clip(path, *, encoders, store, catalog, settings, limit: int = 10, min_score: float | None = None,
                 video_id: str | None = None, after: float | None = None, before: float | None = None,
-                offset: int = 0, include_weak: bool = False, sort: str = "score") -> Moments:
+                offset: int = 0, include_weak: bool = False, sort: str = "score", where: dict | None = None) -> Moments:
     """Ranked moments of indexed videos that share footage with the clip at ``path``; each carries
     ``query_start``/``query_end`` (where in the clip) and its ``confidence``. Alignments below the
     clip floor (:mod:`vidsearch.search.confidence`) are weak: counted, returned only with
     ``include_weak``. ``min_score`` drops weaker alignments altogether; dedup applies the calibrated
     threshold instead. ``video_id``, ``after``, ``before``: only moments of that video, overlapping that
-    span of its time."""
+    span of its time. ``where``: the store's payload filters (camera, wall-clock spans): candidates
+    must have frames that pass them, and a moment must overlap the wall-clock spans."""
     query = describe_clip(path, encoders=encoders, settings=settings)
-    hits = locate(query, store=store, catalog=catalog, settings=settings, encoders=encoders)
+    return clip_moments(query, encoders=encoders, store=store, catalog=catalog, settings=settings, limit=limit,
+                        min_score=min_score, video_id=video_id, after=after, before=before, offset=offset,
+                        include_weak=include_weak, sort=sort, where=where)
+
+
+def _on_the_clock(m: Moment, rec, where: dict) -> bool:
+    """The moment overlaps the wall-clock bounds and spans of ``where`` (a video without a known
+    start never does, as its frames never pass a wall-clock filter)."""
+    if not any(where.get(k) is not None for k in ("wall_after", "wall_before", "wall_ranges")):
+        return True
+    if rec is None or rec.wall_start is None:
+        return False
+    a, b = rec.wall_start + m.start, rec.wall_start + m.end
+    if (where.get("wall_after") is not None and b < where["wall_after"]) or \
+            (where.get("wall_before") is not None and a > where["wall_before"]):
+        return False
+    spans = where.get("wall_ranges")
+    return spans is None or any(lo <= b and hi >= a for lo, hi in spans)
+
+
+def clip_moments(query: ClipQuery, *, encoders, store, catalog, settings, limit: int = 10,
+                 min_score: float | None = None, video_id: str | None = None, after: float | None = None,
+                 before: float | None = None, offset: int = 0, include_weak: bool = False, sort: str = "score",
+                 where: dict | None = None, exclude=None) -> Moments:
+    """:func:`search_clip` for a described query (a decoded clip, or stored frames: find-similar).
+    ``exclude(moment)``: True for moments to leave out (the query's own footage)."""
+    where = {k: v for k, v in (where or {}).items() if v is not None}
+    hits = locate(query, store=store, catalog=catalog, settings=settings, encoders=encoders, where=where)
     if min_score is not None:
         hits = [h for h in hits if h.alignment.score >= min_score]
     found = [m for m in hits_to_moments(hits, settings, len(hits)) if (video_id is None or m.video_id == video_id)
-             and (after is None or m.end >= after) and (before is None or m.start <= before)]
+             and (after is None or m.end >= after) and (before is None or m.start <= before)
+             and not (exclude is not None and exclude(m))]
+    if where:
+        recs = {m.video_id: catalog.get(m.video_id) for m in found}
+        found = [m for m in found if _on_the_clock(m, recs[m.video_id], where)]
     floor = levels("clip").floor
     strong = [m for m in found if m.score >= floor]
     weak = [m for m in found if m.score < floor]

@@ -201,24 +201,28 @@ def _moment(h: FrameHit, start: float, end: float, rec, settings, period: float,
 
 
 def vector_profile(store, vector_name: str, vector, period: float, *, after: float | None = None,
-                   before: float | None = None):
+                   before: float | None = None, where: dict | None = None):
     """``profile(video_id, start, end)`` for :func:`build_moments`: one filtered store query; a
-    moment does not reach outside the search's own bounds ``after``/``before``."""
+    moment does not reach outside the search's own bounds ``after``/``before`` nor its payload
+    filters ``where`` (camera, wall-clock spans)."""
+    where = where or {}
     def profile(video_id: str, start: float, end: float) -> list[FrameHit]:
         start = max(0.0, start if after is None else max(start, after))
         end = end if before is None else min(end, before)
         n = int(max(0.0, end - start) / period) + 8
-        return store.search_frames(vector_name, vector, n, video_id=video_id, start=start, end=end)
+        return store.search_frames(vector_name, vector, n, video_id=video_id, start=start, end=end, **where)
 
     return profile
 
 
 def moments_for_vector(store, catalog, settings, vector_name: str, vector, *, limit: int = 10,
                        video_id: str | None = None, after: float | None = None, before: float | None = None,
-                       floor: float = 0.0, label=None, **page) -> Moments:
+                       floor: float = 0.0, label=None, where: dict | None = None, **page) -> Moments:
     """Nearest stored frames to ``vector`` -> moments of indexed videos (``page``: offset,
-    include_weak, sort as :func:`build_moments` takes them)."""
+    include_weak, sort as :func:`build_moments` takes them; ``where``: the store's payload filters)."""
+    where = where or {}
     hits = store.search_frames(vector_name, vector, frames_to_ask(page.get("offset", 0) + limit), video_id=video_id,
-                               start=after, end=before)
-    profile = vector_profile(store, vector_name, vector, 1.0 / settings.sample_fps, after=after, before=before)
+                               start=after, end=before, **where)
+    profile = vector_profile(store, vector_name, vector, 1.0 / settings.sample_fps, after=after, before=before,
+                             where=where)
     return build_moments(hits, profile, catalog, settings, floor=floor, limit=limit, label=label, **page)

@@ -14,7 +14,7 @@ from vidsearch.search.moment import Moments, moments_for_vector
 
 def search_image_semantic(image: np.ndarray, *, encoders, store, catalog, settings, limit: int = 10,
                           video_id: str | None = None, after: float | None = None,
-                          before: float | None = None, **page) -> Moments:
+                          before: float | None = None, where: dict | None = None, **page) -> Moments:
     from vidsearch.index.store import JOINT, SEMANTIC
 
     joint = encoders.joint
@@ -27,4 +27,4 @@ def search_image_semantic(image: np.ndarray, *, encoders, store, catalog, settin
     what = "image-text model" if name == JOINT else "semantic features"
     label = labeller("semantic", why=lambda m: [f"looks alike ({what}, similarity {m.score:.2f} of 1)"])
     return moments_for_vector(store, catalog, settings, name, vector, limit=limit, video_id=video_id, after=after,
-                              before=before, floor=levels("semantic").floor, label=label, **page)
+                              before=before, floor=levels("semantic").floor, label=label, where=where, **page)

@@ -163,9 +163,10 @@ def _key(hit: FrameHit) -> tuple[str, float]:
 def search_text(query: str, *, encoders, store, catalog, settings, limit: int = 10, video_id: str | None = None,
                 after: float | None = None, before: float | None = None, wall_after: float | None = None,
                 wall_before: float | None = None, candidates: int | None = None, offset: int = 0,
-                include_weak: bool = False, sort: str = "score") -> Moments:
+                include_weak: bool = False, sort: str = "score", where: dict | None = None) -> Moments:
     """Moments that match a free-text query, best first; each with ``extra["why"]`` and
-    ``extra["confidence"]``; a page of ``limit`` from ``offset`` (see :func:`vidsearch.search.moment.page`)."""
+    ``extra["confidence"]``; a page of ``limit`` from ``offset`` (see :func:`vidsearch.search.moment.page`).
+    ``where``: more payload filters of the store (camera, wall_ranges)."""
     from vidsearch.index.store import CONCEPT, JOINT
     from vidsearch.models.detectors import query_colours
 
@@ -175,6 +176,7 @@ def search_text(query: str, *, encoders, store, catalog, settings, limit: int = 
     k = candidates or max(200, 20 * (offset + limit))
     filters = dict(video_id=video_id, start=after, end=before)
     walls = {n: v for n, v in (("wall_after", wall_after), ("wall_before", wall_before)) if v is not None}
+    walls.update({k: v for k, v in (where or {}).items() if v is not None})
     frames: dict[tuple[str, float], _Frame] = {}
 
     def slot(hit: FrameHit) -> _Frame:

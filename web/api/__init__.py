@@ -2,7 +2,8 @@
 
 | method | path | answer |
 |---|---|---|
-| POST | /api/v1/search | ``{"results": [moment + thumbnail_url, stream_url]}`` for text (JSON or form field), an uploaded image or clip |
+| POST | /api/v1/search | ``{"results": [moment + thumbnail_url, stream_url]}`` for text (JSON or form field), an uploaded image or clip, or find similar (``like``) |
+| GET | /api/v1/search | the same for text or find similar from the query string (``text=``, ``like_video=&like_t=``), for links |
 | POST | /api/v1/dedup | ``{"matches": [match + ref_thumbnail_url, stream_url]}`` for an uploaded clip |
 | POST | /api/v1/videos | 202 ``{"video_id", "job_id"}``: a multipart ``file`` upload or JSON ``{"path"}`` (a folder: ``{"jobs": [...]}``) |
 | GET | /api/v1/videos | ``{"videos": [video]}`` |

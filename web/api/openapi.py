@@ -185,6 +185,9 @@ SCHEMAS: dict = {
             "weak": {"type": "integer", "minimum": 0,
                      "description": "results below the no-match floor (left out unless include_weak)"},
             "next_offset": _nullable("integer", description="the offset of the next page; null: no more"),
+            "query_image": {"type": "string", "pattern": "^[0-9a-f]{16}$",
+                            "description": "an image query's picture, kept a while under this hash: "
+                                           "GET /api/v1/search?image=HASH searches it again"},
         },
     },
     "VideoList": {
@@ -225,14 +228,38 @@ _VIDEO_ID = {"name": "video_id", "in": "path", "required": True, "schema": {"typ
 _WRITE_SECURITY = [{}, {"bearer": []}, {"apiKey": []}]  # {}: no key needed when none is configured
 
 
-_TIME = ("seconds or [HH:]MM:SS of video time; with `text` also a wall-clock date-time "
+_TIME = ("seconds or [HH:]MM:SS of video time, or a wall-clock date-time "
          "(YYYY-MM-DDTHH:MM[:SS][+zone], no zone: the server's local time) for recordings whose start is known")
+_CAMERA = {"type": "string", "maxLength": 200, "description": "only recordings of this camera (`vidsearch watch --camera`)"}
+_TIME_OF_DAY = {"type": "string", "description": "HH:MM-HH:MM: only moments recorded at this time of day, on any day "
+                "(22:00-06:00 wraps midnight), in VIDSEARCH_TIMEZONE; recordings whose start is known"}
+_LIKE_FIELDS = {
+    "like_video": {"type": "string", "description": "find similar: the video whose stored frames are the query "
+                   "(with like_t, or like_start and like_end); nothing is decoded"},
+    "like_t": {"type": "string", "description": "find similar: the stored frame at this time (seconds or H:MM:SS)"},
+    "like_start": {"type": "string", "description": "find similar: the stored span from this time (a clip query)"},
+    "like_end": {"type": "string", "description": "find similar: the stored span to this time"},
+}
+
+
+def _search_params() -> list[dict]:
+    """``GET /api/v1/search``: the text or find-similar query and its fields in the query string."""
+    def param(name, schema, description=None):
+        return {"name": name, "in": "query", "required": False, "schema": schema,
+                **({"description": description} if description else {})}
+    form = _search_form()["properties"]
+    form["image"] = {"type": "string", "pattern": "^[0-9a-f]{16}$",
+                     "description": "the picture of an earlier image search (its answer's query_image)"}
+    names = ("text", "image", "region", "refine", "limit", "video_id", "camera", "after", "before", "time_of_day",
+             "offset", "sort", "include_weak", *_LIKE_FIELDS)
+    return [param(n, {k: v for k, v in form[n].items() if k != "description"}, form[n].get("description"))
+            for n in names]
 
 
 def _search_form() -> dict:
     return {
         "type": "object",
-        "oneOf": [{"required": ["text"]}, {"required": ["image"]}, {"required": ["clip"]}],
+        "oneOf": [{"required": ["text"]}, {"required": ["image"]}, {"required": ["clip"]}, {"required": ["like_video"]}],
         "properties": {
             "text": {"type": "string", "minLength": 1, "maxLength": 1000,
                      "description": 'free text: "EXIT sign", "a dog on a skateboard", "red car"'},
@@ -240,8 +267,11 @@ def _search_form() -> dict:
             "clip": {"type": "string", "format": "binary", "description": "a video clip: where does its footage appear?"},
             "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
             "video_id": {"type": "string", "description": "search only this video"},
+            "camera": _CAMERA,
             "after": {"type": "string", "description": "only moments after this time: " + _TIME},
             "before": {"type": "string", "description": "only moments before this time"},
+            "time_of_day": _TIME_OF_DAY,
+            **_LIKE_FIELDS,
             "region": {"type": "string", "description": "x,y,w,h in pixels of the image: search only that part "
                                                         "(images only)"},
             "refine": {"type": "boolean", "description": "images only: re-check the first moment's timestamp "
@@ -260,14 +290,22 @@ def _search_form() -> dict:
 def _search_json() -> dict:
     bound = {"type": ["number", "string", "null"], "minimum": 0,
              "description": "a number: seconds of video time; a string: " + _TIME}
+    seconds = {"type": ["number", "string"], "minimum": 0, "description": "seconds (or H:MM:SS) of that video"}
     return {
         "type": "object",
-        "required": ["text"],
+        "oneOf": [{"required": ["text"]}, {"required": ["like"]}],
         "properties": {
             "text": {"type": "string", "minLength": 1, "maxLength": 1000,
                      "description": 'free text: "EXIT sign", "a dog on a skateboard", "red car"'},
+            "like": {"type": "object", "required": ["video_id"],
+                     "description": "find similar: a stored frame (t) of an indexed video, searched with its stored "
+                                    "descriptor as an image is, or a stored span (start, end), searched as a clip; "
+                                    "nothing is decoded or uploaded",
+                     "properties": {"video_id": {"type": "string"}, "t": seconds, "start": seconds, "end": seconds}},
             "limit": {"type": ["integer", "null"], "minimum": 1, "maximum": 100, "default": 10},
             "video_id": {"type": ["string", "null"], "description": "search only this video"},
+            "camera": {**_CAMERA, "type": ["string", "null"]},
+            "time_of_day": {**_TIME_OF_DAY, "type": ["string", "null"]},
             "after": {**bound, "description": "only moments after this time; " + bound["description"]},
             "before": {**bound, "description": "only moments before this time; " + bound["description"]},
             "offset": {"type": ["integer", "null"], "minimum": 0, "maximum": 1000, "default": 0,
@@ -314,7 +352,20 @@ def build_document(max_query_mb: float, max_upload_mb: float) -> dict:
                 "summary": "Liveness, the number of videos, and whether the models are loaded",
                 "responses": {"200": _json(_ref("Health"), "the server is up")},
             }},
-            "/api/v1/search": {"post": {
+            "/api/v1/search": {"get": {
+                "operationId": "searchGet",
+                "summary": "The same search as POST for text or find-similar, from the query string (links, curl)",
+                "parameters": _search_params(),
+                "responses": {
+                    "200": _json(_ref("SearchResults"), "ranked moments, best first"),
+                    "400": _error("a malformed query (no query or both, empty text, bad limit, time, time_of_day "
+                                  "or like)"),
+                    "404": _error("video_id or like_video names no video, or image no kept picture"),
+                    "413": _error("the kept picture is over the pixel or aspect limit"),
+                    "415": _error("the kept picture is no longer readable"),
+                    "503": _error("a model package is missing, or every picture decode slot stayed busy"),
+                },
+            }, "post": {
                 "operationId": "search",
                 "summary": "Find the moments that match free text, a still image or a video clip",
                 "description": f"Upload at most {max_query_mb:g} MiB (VIDSEARCH_MAX_QUERY_MB). Text: JSON "
@@ -325,8 +376,9 @@ def build_document(max_query_mb: float, max_upload_mb: float) -> dict:
                 }},
                 "responses": {
                     "200": _json(_ref("SearchResults"), "ranked moments, best first"),
-                    "400": _error("a malformed query (no query or several, empty text, bad limit, time or region)"),
-                    "404": _error("video_id names no video"),
+                    "400": _error("a malformed query (no query or several, empty text, bad limit, time, "
+                                  "time_of_day, like or region)"),
+                    "404": _error("video_id or like names no video"),
                     "413": _error("the upload is over the query limit (`payload_too_large`), the picture over the "
                                   "pixel, decoded-size or 20:1 aspect limit (`image_too_large`), or the clip longer "
                                   "than VIDSEARCH_MAX_QUERY_CLIP_S (`clip_too_long`)"),

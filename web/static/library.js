@@ -20,11 +20,8 @@
 
   const { el, baseName, errorOf } = window.vidsearchUI;
   const { showError } = window.vidsearchUI.messages(null, errorEl);
-  function fmtDuration(d) {
-    if (!d) return "–";
-    d = Math.floor(d);
-    return Math.floor(d / 60) + ":" + String(d % 60).padStart(2, "0");
-  }
+  const fmtDuration = (d) => (d ? window.vidsearchUI.fmt(d) : "–");
+  const fmtAdded = (t) => (t ? new Date(t * 1000).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : "–");
   function fmtSize(n) {
     return n >= 2 ** 30 ? (n / 2 ** 30).toFixed(1) + " GiB" : (n / 2 ** 20).toFixed(1) + " MiB";
   }
@@ -98,9 +95,11 @@
       const del = el("button", { type: "button", className: "delete", textContent: "Delete" });
       del.dataset.id = v.id;
       tr.append(
+        Object.assign(cell("", el("span", { className: "noimg" })), { className: "thumb" }),
         cell("File", el("a", { className: "file" }), el("div", { className: "error small", hidden: true })),
         cell("Status", el("span", { className: "badge" }), " ", el("span", { className: "job" })),
         Object.assign(cell("Duration"), { className: "duration" }),
+        Object.assign(cell("Added"), { className: "added" }),
         Object.assign(cell("Frames"), { className: "frames" }),
         Object.assign(cell("Segments"), { className: "segments" }),
         cell("Id", el("code", { textContent: v.id })),
@@ -135,15 +134,48 @@
         jobEl.setAttribute("aria-label", `indexing ${pct}%`);
       }
       tr.querySelector(".duration").textContent = fmtDuration(v.duration);
+      tr.querySelector(".added").textContent = fmtAdded(v.added_at);
+      Object.assign(tr.dataset, { name: baseName(v.path), added: String(v.added_at || 0), duration: String(v.duration || 0) });
+      const thumb = tr.querySelector(".thumb");
+      if (v.status === "indexed" && v.segments && !thumb.querySelector("img")) {
+        const img = el("img", { src: `/api/v1/videos/${encodeURIComponent(v.id)}/segments/0/thumbnail`, alt: "",
+                                loading: "lazy", width: 96, height: 54 });
+        img.addEventListener("error", () => img.replaceWith(el("span", { className: "noimg" })), { once: true });
+        thumb.replaceChildren(img);
+      }
       tr.querySelector(".frames").textContent = v.frames;
       tr.querySelector(".segments").textContent = v.segments;
     });
     tbody.querySelectorAll("tr[data-id]").forEach((tr) => { if (!seen.has(tr.dataset.id)) tr.remove(); });
     table.hidden = videos.length === 0;
+    $("library-tools").hidden = videos.length === 0;
     summary.textContent = videos.length
       ? `${videos.length} video${videos.length === 1 ? "" : "s"}.`
       : "No videos yet: upload some above, or run vidsearch ingest PATH.";
+    applyView();
   }
+
+  // -- sort and find by name (in the page: the whole list is here) -----------------------------
+  const nameFilter = $("name-filter"), sortSelect = $("library-sort");
+  function applyView() {
+    const words = nameFilter.value.trim().toLowerCase();
+    const rows = [...tbody.querySelectorAll("tr[data-id]")];
+    const by = sortSelect.value;
+    const key = (tr) => (by === "name" ? tr.dataset.name.toLowerCase() : -Number(tr.dataset[by] || 0));
+    rows.sort((a, b) => { const x = key(a), y = key(b); return x < y ? -1 : x > y ? 1 : 0; });
+    let shown = 0;
+    rows.forEach((tr) => {
+      tr.hidden = !!words && !tr.dataset.name.toLowerCase().includes(words);
+      shown += tr.hidden ? 0 : 1;
+      tbody.append(tr);
+    });
+    if (words) summary.textContent = `${shown} of ${rows.length} video${rows.length === 1 ? "" : "s"} match “${nameFilter.value.trim()}”.`;
+    else if (rows.length) summary.textContent = `${rows.length} video${rows.length === 1 ? "" : "s"}.`;
+  }
+  nameFilter.addEventListener("input", applyView);
+  sortSelect.addEventListener("change", applyView);
+  tbody.querySelectorAll("tr[data-id]").forEach((tr) => { tr.querySelector(".added").textContent = fmtAdded(Number(tr.dataset.added)); });
+  applyView();
 
   // -- live progress ------------------------------------------------------------------------
   function schedulePoll(delay) {
