@@ -178,7 +178,7 @@ class Library:
         return self.catalog.get(video_id)
 
     def delete(self, video_id: str) -> bool:
-        """Remove a video's record, vectors and thumbnails. False when the id is unknown.
+        """Remove a video's record, vectors, thumbnails and playable copy. False when the id is unknown.
 
         The record goes first, with a note that survives a crash (the next opener finishes the job)."""
         if not self.catalog.begin_delete(video_id):
@@ -190,6 +190,7 @@ class Library:
         self.store.delete_video(video_id)
         self.store.flush()
         shutil.rmtree(self.settings.thumbnails_dir / video_id, ignore_errors=True)
+        (self.settings.playable_dir / f"{video_id}.mp4").unlink(missing_ok=True)  # its browser-playable copy
         if self.jobs is not None:  # so that the workers index it again when asked
             self.jobs.forget(video_id)
         self.catalog.end_delete(video_id)
