@@ -147,3 +147,16 @@ def test_an_avi_streams_as_its_playable_copy(own, tmp_path):
 def test_a_playable_mp4_is_streamed_as_it_is(live):
     r = live.request("GET", f"/api/v1/videos/{live.ids['a']}/stream", headers={"Range": "bytes=0-9"})
     assert r.status == 206 and r.body == live.videos["a"].read_bytes()[:10]
+
+
+def test_the_cli_exports_through_the_server(live, tmp_path):
+    """`vidsearch export` while a server owns the store: the same files, fetched over its API."""
+    from vidsearch.remote import RemoteLibrary
+
+    remote = RemoteLibrary(live.settings, live.url)
+    result = remote.export_clip(live.ids["a"], 0, 2, tmp_path / "r.mp4")
+    assert result.plan.mode == "copy" and float(ffprobe_bytes(result.path.read_bytes(), tmp_path)["format"]["duration"]) > 1.8
+    jpeg, stamp = remote.export_frame(live.ids["a"], 3.0)
+    assert jpeg[:2] == b"\xff\xd8" and stamp == 3.0
+    with pytest.raises(ValueError, match="past the end"):
+        remote.export_frame(live.ids["a"], 60)
