@@ -11,7 +11,10 @@ import pytest
 
 from tests.conftest import frame_at, make_video
 from tests.web.conftest import serving, web_settings
-from tests.web.test_browser import browser, _upload  # noqa: F401  (the module's Chromium)
+from tests.web import test_browser as _chromium  # skips this module too where Chromium is missing
+
+browser = _chromium.browser  # the same module-scoped fixture: one Chromium for these tests
+_upload = _chromium._upload
 
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
