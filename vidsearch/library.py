@@ -23,6 +23,7 @@ from vidsearch.diskspace import LowDiskSpace, check_free_space, release_reserve_
 from vidsearch.index.lock import OwnerLock
 from vidsearch.index.store import open_store
 from vidsearch.ingest.discover import discover
+from vidsearch.media.errors import MediaError
 from vidsearch.ingest.runner import IngestResult, IngestRunner, Progress
 from vidsearch.models.encoders import Encoders
 from vidsearch.records import Match, Moment
@@ -218,6 +219,8 @@ class Library:
             if start >= rec.duration:
                 raise ValueError(f"--start {start:g} s is past the end of the video ({rec.duration:.3f} s)")
             return export_clip(fd, start, min(end, rec.duration), out)
+        except MediaError as exc:  # it names /dev/fd/N: name the video's file
+            raise MediaError(rec.path, exc.reason) from None
         finally:
             os.close(fd)
 
@@ -230,6 +233,8 @@ class Library:
             if not 0 <= t <= rec.duration + 1e-3:
                 raise ValueError(f"--at {t:g} s is outside the video (0 to {rec.duration:.3f} s)")
             return frame_jpeg(fd, t)
+        except MediaError as exc:
+            raise MediaError(rec.path, exc.reason) from None
         finally:
             os.close(fd)
 

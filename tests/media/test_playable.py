@@ -87,3 +87,21 @@ def test_a_copy_cut_short_is_never_kept(video_factory, tmp_path):
     with pytest.raises(MediaError, match="MiB"):
         make_playable_copy(avi, tmp_path / "big.mp4", streams=inspect(avi), duration=6.0, max_bytes=30_000)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.avi"]
+
+
+def test_the_real_clips(shared_videos):
+    """Every real clip gets the verdict its container and codecs call for (MANIFEST.tsv)."""
+    not_playable = {"vtest.avi": "msmpeg4v3", "Megamind.avi": "mpeg4", "test.avi": "mpeg4",
+                    "S001C001P001R001A001_rgb.avi": "avi", "cockatoo.mp4": "yuv444p",
+                    "flipping_a_pancake.mkv": "matroska", "v_CricketShot_g04_c01_rgb.gif": "gif"}
+    seen = 0
+    for path in sorted(shared_videos.iterdir()):
+        if path.suffix not in (".mp4", ".avi", ".mkv", ".webm", ".gif"):
+            continue
+        why = unplayable_reason(inspect(path))
+        if path.name in not_playable:
+            assert why is not None and not_playable[path.name] in why, (path.name, why)
+        else:
+            assert why is None, (path.name, why)
+        seen += 1
+    assert seen >= 30
