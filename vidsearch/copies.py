@@ -1,7 +1,8 @@
 """The cache of browser-playable copies (``<data>/playable/<video id>.mp4``) within a disk budget.
 
 A video that browsers cannot play (:func:`vidsearch.media.playable.unplayable_reason`) gets a copy,
-made by one background thread, one copy at a time (it is CPU work), on first play or after indexing.
+made by one background thread, one copy at a time (it is CPU work), after a web job indexed the
+video (web/jobs.py ``on_indexed``) or on its first play.
 :meth:`PlayableCopies.state` says ``ready``, ``preparing`` (with progress), ``failed`` (with the
 reason) or ``absent``.
 

@@ -38,7 +38,7 @@ def create_app(library_, *, local_token: str | None = None, bind_host: str | Non
     from web import api  # here, not at module level, so that importing web.app stays light
     from web.api.search import IMAGE_SLOTS_KEY
     from vidsearch.copies import PlayableCopies
-    from web.api.videos import COPIES_KEY, EXPORT_SLOTS_KEY, JOBS_KEY
+    from web.api.videos import COPIES_KEY, EXPORT_SLOTS_KEY, JOBS_KEY, prepare_playable
 
     settings = library_.settings
     app = Flask(__name__)
@@ -61,7 +61,8 @@ def create_app(library_, *, local_token: str | None = None, bind_host: str | Non
     app.extensions[COPIES_KEY] = PlayableCopies(settings.playable_dir, budget_mb=settings.playable_budget_mb,
                                                 min_free_mb=settings.min_free_mb)
     app.extensions[EXPORT_SLOTS_KEY] = threading.BoundedSemaphore(2)
-    app.extensions[JOBS_KEY] = JobQueue(serial, remove_upload=partial(remove_upload, uploads_dir=settings.uploads_dir))
+    app.extensions[JOBS_KEY] = JobQueue(serial, remove_upload=partial(remove_upload, uploads_dir=settings.uploads_dir),
+                                        on_indexed=partial(prepare_playable, app))
 
     origin.register(app, settings.allowed_hosts, bind_host)
     app.register_blueprint(api.bp)

@@ -160,3 +160,23 @@ def test_the_cli_exports_through_the_server(live, tmp_path):
     assert jpeg[:2] == b"\xff\xd8" and stamp == 3.0
     with pytest.raises(ValueError, match="past the end"):
         remote.export_frame(live.ids["a"], 60)
+
+
+def test_an_uploaded_avi_gets_its_copy_after_indexing(own, tmp_path):
+    """The copy is made in the background once the job has indexed the video, before any play."""
+    from web.api.videos import COPIES_KEY
+
+    avi = make_video(tmp_path / "up.avi", duration=3, codec="mpeg4", source="smptehdbars")
+    r = own.upload(avi.read_bytes(), "up.avi")
+    assert r.status == 202, r.body
+    job = own.wait_job(r.json["job_id"])
+    assert job["status"] == "done", job
+    cache = own.app.extensions[COPIES_KEY]
+    vid = job["video_id"]
+    assert cache.state(vid).status in ("preparing", "ready")  # nobody asked for the stream yet
+    deadline = time.monotonic() + 120
+    while cache.state(vid).status == "preparing":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert cache.state(vid).status == "ready"
+    assert own.request("GET", f"/api/v1/videos/{vid}/stream", headers={"Range": "bytes=0-3"}).status == 206

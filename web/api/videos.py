@@ -209,6 +209,28 @@ def copies():
     return current_app.extensions[COPIES_KEY]
 
 
+def prepare_playable(app, video_id: str) -> str:
+    """After indexing (web/jobs.py): queue the playable copy of a video browsers cannot play, so that
+    its first play need not wait; its state (``ready`` when the file plays as it is)."""
+    with app.app_context():
+        with library().use() as lib:
+            rec = lib.video(video_id)
+        if rec is None:
+            return "absent"
+        try:
+            opened = open_indexed(rec, library().settings)
+        except ApiError:
+            return "absent"
+        try:
+            streams, why = _verdict(video_id, opened)
+            if why is None:
+                return "ready"
+            return copies().ensure(video_id, os.dup(opened.file.fileno()), streams,
+                                   float(rec.duration or 0.0)).status
+        finally:
+            opened.close()
+
+
 def _verdict(video_id: str, opened: Opened):
     """(Streams, why browsers cannot play it, or None), read from the opened file once per video."""
     from vidsearch.media.playable import inspect, unplayable_reason
