@@ -224,8 +224,18 @@ class PlayableCopies:
                     proc.kill()
 
         began = time.monotonic()
-        make_playable_copy(task.fd, self.path(task.video_id), streams=task.streams, duration=task.duration,
-                           ffmpeg=self.ffmpeg, max_bytes=limit, progress=progress, cancel=task.cancel,
-                           started=started)
+        try:
+            make_playable_copy(task.fd, self.path(task.video_id), streams=task.streams, duration=task.duration,
+                               ffmpeg=self.ffmpeg, max_bytes=limit, progress=progress, cancel=task.cancel,
+                               started=started)
+        except MediaError as exc:
+            # larger than the room that the source's size made: once more with every other copy gone
+            if task.cancel.is_set() or limit >= min(self.budget, room) or "would take more than" not in exc.reason:
+                raise
+            self._evict(self.budget, keep=task.video_id)
+            task.progress = 0.0
+            make_playable_copy(task.fd, self.path(task.video_id), streams=task.streams, duration=task.duration,
+                               ffmpeg=self.ffmpeg, max_bytes=min(self.budget - self.used_bytes(), room),
+                               progress=progress, cancel=task.cancel, started=started)
         log.info("playable copy of %s made in %.1f s", task.video_id, time.monotonic() - began)
         self._evict(0, keep=task.video_id)
