@@ -112,3 +112,30 @@ def test_a_query_clip_over_the_length_limit_is_refused(env, tmp_path):
         p = run(env, *args, check=False)
         assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
         assert str(long) in p.stderr and "600.0 s long" in p.stderr and "at most 60 s" in p.stderr
+
+
+def test_export_a_clip_and_a_still(env, tmp_path):
+    from tests.conftest import make_video
+
+    video = make_video(tmp_path / "gate.mp4", duration=6, extra_output=["-g", "25"])
+    env = {**env, "VIDSEARCH_OCR": "0", "VIDSEARCH_CONCEPTS": "0", "VIDSEARCH_MAX_EXPORT_S": "4"}
+    vid = run(env, "ingest", str(video)).stdout.split()[1]
+    p = run(env, "export", vid, "--start", "1", "--end", "0:03", "-o", str(tmp_path / "clip.mp4"))
+    assert "stream copy" in p.stdout and "0:01.000-0:03.000" in p.stdout
+    dur = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+                          str(tmp_path / "clip.mp4")], capture_output=True, text=True, check=True).stdout
+    assert abs(float(dur) - 2.0) < 0.3  # a copy may end a few frames late (B-frames)
+    p = run(env, "export", vid, "--start", "1.5", "--end", "3", "-o", str(tmp_path / "cut.mp4"))
+    assert "transcoded" in p.stdout
+    run(env, "export", vid, "--at", "2.5", "-o", str(tmp_path / "still.jpg"))
+    assert (tmp_path / "still.jpg").read_bytes()[:2] == b"\xff\xd8"
+    for args, words in ((["--start", "0", "--end", "5"], "VIDSEARCH_MAX_EXPORT_S"),
+                        (["--start", "3", "--end", "2"], "must be after --start"),
+                        (["--at", "9"], "outside the video"),
+                        (["--start", "1"], "needs --start and --end"),
+                        (["--at", "1", "--start", "0", "--end", "1"], "not both")):
+        p = run(env, "export", vid, *args, "-o", str(tmp_path / "x.mp4"), check=False)
+        assert p.returncode == 2 and words in p.stderr, (args, p.stderr)
+    p = run(env, "export", "nope", "--at", "1", "-o", str(tmp_path / "x.jpg"), check=False)
+    assert p.returncode == 2 and "no video with id 'nope'" in p.stderr
+    assert not (tmp_path / "x.mp4").exists() and not (tmp_path / "x.jpg").exists()

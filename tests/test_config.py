@@ -52,3 +52,15 @@ def test_timezone_is_a_zone_name():
 
     with pytest.raises(ConfigError, match="VIDSEARCH_TIMEZONE"):
         Settings.from_env({"VIDSEARCH_TIMEZONE": "Mars/Olympus"})
+
+
+def test_export_and_playable_copy_settings(tmp_path):
+    s = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path)})
+    assert (s.max_export_s, s.playable_budget_mb) == (300.0, 4096.0)
+    assert s.playable_dir == tmp_path / "playable" and s.exports_dir == tmp_path / "exports"
+    s = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path), "VIDSEARCH_MAX_EXPORT_S": "60",
+                           "VIDSEARCH_PLAYABLE_BUDGET_MB": "0"})
+    assert (s.max_export_s, s.playable_budget_mb) == (60.0, 0.0)
+    for name, value in (("MAX_EXPORT_S", "0"), ("MAX_EXPORT_S", "x"), ("PLAYABLE_BUDGET_MB", "-1")):
+        with pytest.raises(ConfigError, match=f"VIDSEARCH_{name}"):
+            Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path), f"VIDSEARCH_{name}": value})

@@ -11,7 +11,7 @@ from vidsearch.config import ConfigError, Settings
 from vidsearch.diskspace import LowDiskSpace
 from vidsearch.index.lock import StoreLocked
 from vidsearch.media.errors import MediaError
-from vidsearch.query import WallTime, parse_region, parse_time_of_day, parse_when
+from vidsearch.query import WallTime, parse_region, parse_time, parse_time_of_day, parse_when
 from vidsearch.remote import RemoteError
 
 
@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     de = sub.add_parser("delete", help="remove a video from the index")
     de.add_argument("video_id")
+
+    ex = sub.add_parser("export", help="save a span of a video as an MP4 clip, or one instant as a JPEG still")
+    ex.add_argument("video_id")
+    ex.add_argument("--start", type=parse_time, help="start of the clip (s or [H:]MM:SS)")
+    ex.add_argument("--end", type=parse_time, help="end of the clip (s or [H:]MM:SS)")
+    ex.add_argument("--at", type=parse_time, help="a still instead: the frame at this time (JPEG)")
+    ex.add_argument("-o", "--output", type=Path, required=True, help="the file to write (.mp4, or .jpg with --at)")
 
     dd = sub.add_parser("dedup", help="find copied footage: of a clip in the index, or among all indexed videos")
     dq = dd.add_mutually_exclusive_group(required=True)
@@ -262,6 +269,25 @@ def cmd_videos(lib, args) -> int:
     return 0
 
 
+def cmd_export(lib, args) -> int:
+    if args.at is not None:
+        if args.start is not None or args.end is not None:
+            raise ValueError("give either --at (a still) or --start and --end (a clip), not both")
+        jpeg, stamp = lib.export_frame(args.video_id, args.at)
+        tmp = args.output.with_name(f".{args.output.name}.part")
+        tmp.write_bytes(jpeg)
+        tmp.replace(args.output)
+        print(f"wrote {args.output}  (the frame at {fmt_time(stamp)}, {len(jpeg) / 1e3:.0f} kB)")
+        return 0
+    if args.start is None or args.end is None:
+        raise ValueError("export needs --start and --end (a clip), or --at (a still)")
+    result = lib.export_clip(args.video_id, args.start, args.end, args.output)
+    how = "stream copy" if result.plan.mode == "copy" else "transcoded"
+    print(f"wrote {args.output}  ({fmt_time(result.plan.start)}-{fmt_time(args.end)}, {how}, "
+          f"{result.path.stat().st_size / 1e6:.1f} MB in {result.seconds:.1f} s)")
+    return 0
+
+
 def cmd_delete(lib, args) -> int:
     if lib.delete(args.video_id):
         print(f"deleted {args.video_id}")
@@ -358,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
             lib = connect(settings, locked)
         with lib:
             return {"ingest": cmd_ingest, "search": cmd_search, "videos": cmd_videos,
-                    "delete": cmd_delete, "dedup": cmd_dedup}[args.command](lib, args)
+                    "delete": cmd_delete, "dedup": cmd_dedup, "export": cmd_export}[args.command](lib, args)
     except (ConfigError, StoreLocked, MediaError, ValueError, RemoteError, LowDiskSpace) as exc:
         print(f"vidsearch: error: {exc}", file=sys.stderr)
         return 2

@@ -43,6 +43,8 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_MAX_QUERY_MB | ``100`` | web server: largest query upload (image or clip for search and dedup) |
 | VIDSEARCH_IMAGE_DECODES | ``2`` | web server: query pictures decoded at once (each may take up to ~200 MiB, vidsearch/media/image.py); a search that waits 10 s for a slot gets 503 with Retry-After |
 | VIDSEARCH_MAX_QUERY_CLIP_S | ``300`` | longest query clip, in seconds (search --clip, dedup, their API calls): a longer one is refused from its probed duration before it is decoded (API: 413 ``clip_too_long``), and the sampler stops after this many seconds of decoded video whatever the file says |
+| VIDSEARCH_MAX_EXPORT_S | ``300`` | longest span, in seconds, that ``GET /api/v1/videos/{id}/clip`` and ``vidsearch export`` cut out of a video (API: 413 ``span_too_long`` above it) |
+| VIDSEARCH_PLAYABLE_BUDGET_MB | ``4096`` | disk (MiB) that the browser-playable copies of videos a browser cannot play (MS-MPEG4 AVI, HEVC, ...; vidsearch/media/playable.py) may take in the data folder's ``playable/``: the least recently played copies are removed first; a copy larger than this is not made. ``0``: no copies (such videos do not play in the page) |
 | VIDSEARCH_UPLOAD_DIR | data folder ``/uploads`` | web server: where uploaded videos are stored (under generated names) |
 | VIDSEARCH_MIN_FREE_MB | ``1024`` | free disk (MiB) kept in reserve: an upload that would leave less in the upload folder is refused (507), and so is an ingest (CLI, web job, ``POST /api/v1/videos {"path"}``: 507) while the data folder has less, before anything is written (``vidsearch/diskspace.py``); the embedded store checks it (at least 64 MiB) before every write and is read-only below it |
 | VIDSEARCH_SEGMENT_ENCODER | ``mean`` | segment vector for clip candidates: ``mean`` (mean of the keyframes' copy descriptors, vector ``copy``) or ``temporal`` (also the two-stream CNN-LSTM encoder, vector ``temporal``; docs/temporal.md) |
@@ -144,6 +146,8 @@ class Settings:
     max_query_mb: float = 100.0
     image_decodes: int = 2
     max_query_clip_s: float = 300.0
+    max_export_s: float = 300.0
+    playable_budget_mb: float = 4096.0
     upload_dir: Path | None = None  # None: data_dir / "uploads" (see uploads_dir)
     min_free_mb: float = 1024.0
     segment_encoder: str = "mean"
@@ -174,6 +178,16 @@ class Settings:
     def query_images_dir(self) -> Path:
         """Query pictures kept a while under their content hash, so that ``/?image=HASH`` links work."""
         return self.data_dir / "queries"
+
+    @property
+    def playable_dir(self) -> Path:
+        """Browser-playable copies of videos that browsers cannot play (``<video id>.mp4``)."""
+        return self.data_dir / "playable"
+
+    @property
+    def exports_dir(self) -> Path:
+        """Where exported clips are written before they are sent (each removed once sent)."""
+        return self.data_dir / "exports"
 
     @property
     def lock_path(self) -> Path:
@@ -243,6 +257,8 @@ class Settings:
             max_query_mb=get("MAX_QUERY_MB", 100.0, float),
             image_decodes=get("IMAGE_DECODES", 2, int),
             max_query_clip_s=get("MAX_QUERY_CLIP_S", 300.0, float),
+            max_export_s=get("MAX_EXPORT_S", 300.0, float),
+            playable_budget_mb=get("PLAYABLE_BUDGET_MB", 4096.0, float),
             upload_dir=get("UPLOAD_DIR", None, lambda raw: Path(raw).expanduser().resolve()),
             min_free_mb=get("MIN_FREE_MB", 1024.0, float),
             segment_encoder=get("SEGMENT_ENCODER", "mean", str).strip().lower(),
@@ -284,6 +300,10 @@ class Settings:
             raise ConfigError(f"VIDSEARCH_IMAGE_DECODES must be at least 1, not {self.image_decodes}")
         if not self.max_query_clip_s > 0:
             raise ConfigError(f"VIDSEARCH_MAX_QUERY_CLIP_S must be positive, not {self.max_query_clip_s}")
+        if not self.max_export_s > 0:
+            raise ConfigError(f"VIDSEARCH_MAX_EXPORT_S must be positive, not {self.max_export_s}")
+        if self.playable_budget_mb < 0:
+            raise ConfigError(f"VIDSEARCH_PLAYABLE_BUDGET_MB must not be negative, not {self.playable_budget_mb}")
         if self.min_free_mb < 0:
             raise ConfigError(f"VIDSEARCH_MIN_FREE_MB must not be negative, not {self.min_free_mb}")
         if not (0 < self.clip_fps <= 60):

@@ -23,10 +23,21 @@ from vidsearch.diskspace import LowDiskSpace, check_free_space, release_reserve_
 from vidsearch.index.lock import OwnerLock
 from vidsearch.index.store import open_store
 from vidsearch.ingest.discover import discover
+from vidsearch.media.errors import MediaError
 from vidsearch.ingest.runner import IngestResult, IngestRunner, Progress
 from vidsearch.models.encoders import Encoders
 from vidsearch.records import Match, Moment
 from vidsearch.search.image import search_image
+
+
+def check_export_span(start: float, end: float, max_s: float) -> None:
+    """ValueError naming the option when ``start``/``end`` cannot be exported."""
+    if start < 0:
+        raise ValueError(f"--start must not be negative, not {start:g}")
+    if end <= start:
+        raise ValueError(f"--end ({end:g} s) must be after --start ({start:g} s)")
+    if end - start > max_s:
+        raise ValueError(f"the span is {end - start:g} s long; at most {max_s:g} s are exported (VIDSEARCH_MAX_EXPORT_S)")
 
 
 class JobRecords(Protocol):
@@ -216,8 +227,58 @@ class Library:
     def video(self, video_id: str) -> VideoRecord | None:
         return self.catalog.get(video_id)
 
+    # -- export --------------------------------------------------------------------------
+    def _exportable(self, video_id: str) -> tuple[VideoRecord, int]:
+        """The video's record and its file opened read-only (the caller closes it); ValueError when
+        the id is unknown, the video not indexed, or the file changed since it was indexed."""
+        rec = self.catalog.get(video_id)
+        if rec is None:
+            raise ValueError(f"no video with id {video_id!r}")
+        if rec.status != "indexed" or not rec.duration:
+            raise ValueError(f"video {video_id!r} is {rec.status}: export it once it is indexed")
+        try:
+            fd = os.open(rec.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise ValueError(f"{rec.path}: cannot be read ({exc.strerror})") from None
+        st = os.fstat(fd)
+        if (rec.size and st.st_size != rec.size) or (rec.mtime and abs(st.st_mtime - rec.mtime) > 1e-3):
+            os.close(fd)
+            raise ValueError(f"{rec.path}: no longer the file that was indexed (size or time differ); index it again")
+        return rec, fd
+
+    def export_clip(self, video_id: str, start: float, end: float, out: str | Path):
+        """Write ``[start, end)`` of the video to ``out`` as an MP4 (vidsearch/media/export.py: copied
+        or transcoded); the :class:`~vidsearch.media.export.ClipResult`. ValueError for a bad span,
+        MediaError when ffmpeg fails."""
+        from vidsearch.media.export import export_clip
+
+        check_export_span(start, end, self.settings.max_export_s)
+        rec, fd = self._exportable(video_id)
+        try:
+            if start >= rec.duration:
+                raise ValueError(f"--start {start:g} s is past the end of the video ({rec.duration:.3f} s)")
+            return export_clip(fd, start, min(end, rec.duration), out)
+        except MediaError as exc:  # it names /dev/fd/N: name the video's file
+            raise MediaError(rec.path, exc.reason) from None
+        finally:
+            os.close(fd)
+
+    def export_frame(self, video_id: str, t: float) -> tuple[bytes, float]:
+        """The frame at ``t`` as a JPEG and its own timestamp."""
+        from vidsearch.media.export import frame_jpeg
+
+        rec, fd = self._exportable(video_id)
+        try:
+            if not 0 <= t <= rec.duration + 1e-3:
+                raise ValueError(f"--at {t:g} s is outside the video (0 to {rec.duration:.3f} s)")
+            return frame_jpeg(fd, t)
+        except MediaError as exc:
+            raise MediaError(rec.path, exc.reason) from None
+        finally:
+            os.close(fd)
+
     def delete(self, video_id: str) -> bool:
-        """Remove a video's record, vectors and thumbnails. False when the id is unknown.
+        """Remove a video's record, vectors, thumbnails and playable copy. False when the id is unknown.
 
         The record goes first, with a note that survives a crash (the next opener finishes the job)."""
         if not self.catalog.begin_delete(video_id):
@@ -229,6 +290,7 @@ class Library:
         self.store.delete_video(video_id)
         self.store.flush()
         shutil.rmtree(self.settings.thumbnails_dir / video_id, ignore_errors=True)
+        (self.settings.playable_dir / f"{video_id}.mp4").unlink(missing_ok=True)  # its browser-playable copy
         if self.jobs is not None:  # so that the workers index it again when asked
             self.jobs.forget(video_id)
         self.catalog.end_delete(video_id)

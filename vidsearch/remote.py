@@ -149,6 +149,24 @@ class RemoteLibrary:
             reason = getattr(exc, "reason", exc)
             raise RemoteError(f"cannot reach the vidsearch server at {self.url}: {reason}") from None
 
+    def _bytes(self, path: str) -> tuple[bytes, dict]:
+        """GET ``path``: the body and headers of a 200 answer; errors as :meth:`_call` raises them."""
+        req = urllib.request.Request(self.url + path, method="GET", headers=dict(self._headers, Accept="*/*"))
+        try:
+            with urllib.request.urlopen(req, timeout=TIMEOUT_S) as r:
+                return r.read(), dict(r.headers)
+        except urllib.error.HTTPError as exc:
+            try:
+                err = json.loads(exc.read())["error"]
+                code, message = str(err["code"]), str(err["message"])
+            except (ValueError, KeyError, TypeError):
+                code, message = "http_error", f"the server answered {exc.code} {exc.reason}"
+            if exc.code in (400, 404, 409, 413):
+                raise ValueError(message) from None
+            raise ApiAnswer(exc.code, code, message) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise RemoteError(f"cannot reach the vidsearch server at {self.url}: {getattr(exc, 'reason', exc)}") from None
+
     def _json(self, method: str, path: str, obj) -> dict:
         return self._call(method, path, json.dumps(obj).encode(), "application/json")
 
@@ -303,6 +321,28 @@ class RemoteLibrary:
                 return None
             raise
         return VideoRecord(**{k: v for k, v in d.items() if k in names})
+
+    def export_clip(self, video_id: str, start: float, end: float, out: str | Path):
+        """``GET /api/v1/videos/<id>/clip``, written to ``out`` (through a temporary name)."""
+        from vidsearch.library import check_export_span
+        from vidsearch.media.export import ClipPlan, ClipResult
+
+        check_export_span(start, end, self.settings.max_export_s)
+        began = time.monotonic()
+        vid = urllib.request.quote(video_id, safe="")
+        data, headers = self._bytes(f"/api/v1/videos/{vid}/clip?start={start!r}&end={end!r}")
+        out = Path(out)
+        tmp = out.with_name(f".{out.name}.part")
+        tmp.write_bytes(data)
+        os.replace(tmp, out)
+        first = float(headers.get("X-Vidsearch-Clip-Start", start))
+        plan = ClipPlan(headers.get("X-Vidsearch-Export", "transcode"), first, end, first, "by the server", None)
+        return ClipResult(out, plan, time.monotonic() - began)
+
+    def export_frame(self, video_id: str, t: float) -> tuple[bytes, float]:
+        vid = urllib.request.quote(video_id, safe="")
+        data, headers = self._bytes(f"/api/v1/videos/{vid}/frame?t={t!r}")
+        return data, float(headers.get("X-Vidsearch-Frame-Time", t))
 
     def delete(self, video_id: str) -> bool:
         try:

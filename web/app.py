@@ -37,7 +37,8 @@ def create_app(library_, *, local_token: str | None = None, bind_host: str | Non
     (:mod:`web.origin`)."""
     from web import api  # here, not at module level, so that importing web.app stays light
     from web.api.search import IMAGE_SLOTS_KEY
-    from web.api.videos import JOBS_KEY
+    from vidsearch.copies import PlayableCopies
+    from web.api.videos import COPIES_KEY, EXPORT_SLOTS_KEY, JOBS_KEY, prepare_playable
 
     settings = library_.settings
     app = Flask(__name__)
@@ -56,7 +57,12 @@ def create_app(library_, *, local_token: str | None = None, bind_host: str | Non
     serial = SerialLibrary(library_)
     app.extensions[EXTENSION_KEY] = serial
     app.extensions[IMAGE_SLOTS_KEY] = threading.BoundedSemaphore(settings.image_decodes)  # query pictures at once
-    app.extensions[JOBS_KEY] = JobQueue(serial, remove_upload=partial(remove_upload, uploads_dir=settings.uploads_dir))
+    # browser-playable copies of the videos browsers cannot play (vidsearch/copies.py), clips cut at once
+    app.extensions[COPIES_KEY] = PlayableCopies(settings.playable_dir, budget_mb=settings.playable_budget_mb,
+                                                min_free_mb=settings.min_free_mb)
+    app.extensions[EXPORT_SLOTS_KEY] = threading.BoundedSemaphore(2)
+    app.extensions[JOBS_KEY] = JobQueue(serial, remove_upload=partial(remove_upload, uploads_dir=settings.uploads_dir),
+                                        on_indexed=partial(prepare_playable, app))
 
     origin.register(app, settings.allowed_hosts, bind_host)
     app.register_blueprint(api.bp)
@@ -81,6 +87,13 @@ def create_app(library_, *, local_token: str | None = None, bind_host: str | Non
 
 
 MODELS_KEY = "VIDSEARCH_MODELS"  # app.config: "loading" | "ready" | "failed" while/after serve() warms up
+
+
+def copies_of(app: Flask):
+    """The app's playable-copy cache (:class:`vidsearch.copies.PlayableCopies`): ``stop()`` it with the jobs."""
+    from web.api.videos import COPIES_KEY
+
+    return app.extensions[COPIES_KEY]
 
 
 def jobs_of(app: Flask) -> JobQueue:

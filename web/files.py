@@ -18,6 +18,8 @@ file object, never by name again:
 2-4 failing answers 409 ``file_changed``: the file is no longer the one that was indexed (index it
 again). :func:`send_opened` sends the open file with Range (206, 416) and conditional requests
 answered from that same ``fstat``. See docs/reliability.md, "Hostile use (issue 13): served files".
+Exports (clip, frame) and playable copies read the same opened file: ffmpeg and PyAV are given
+``/dev/fd/N``, which opens the file that descriptor holds, never the path again (web/api/videos.py).
 """
 from __future__ import annotations
 

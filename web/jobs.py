@@ -85,8 +85,9 @@ class Job:
 class JobQueue:
     """``submit`` files; one thread indexes them in order. Thread-safe."""
 
-    def __init__(self, access, *, remove_upload=None, keep_finished: int = KEEP_FINISHED) -> None:
+    def __init__(self, access, *, remove_upload=None, keep_finished: int = KEEP_FINISHED, on_indexed=None) -> None:
         self._access = access  # web.access.SerialLibrary
+        self._on_indexed = on_indexed  # callable(video_id) after a job indexed a video (its playable copy)
         self._remove_upload = remove_upload  # callable(path): deletes an upload the server owns
         self._keep = keep_finished
         self._jobs: dict[str, Job] = {}  # insertion order = creation order
@@ -304,3 +305,8 @@ class JobQueue:
         if result.status in ("skipped", "failed"):
             # failed, or the same footage already indexed from another file: this upload is not kept
             self._discard_upload(job, keep_if_indexed=True)
+        elif self._on_indexed is not None and result.video_id:
+            try:
+                self._on_indexed(result.video_id)
+            except Exception:  # only a head start: the first play asks again
+                log.exception("after indexing %s", result.video_id)

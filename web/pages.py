@@ -11,7 +11,7 @@ bp = Blueprint("pages", __name__)
 
 @bp.get("/")
 def search_page():
-    return render_template("search.html", active="search")
+    return render_template("search.html", active="search", max_export_s=library().settings.max_export_s)
 
 
 @bp.get("/dedup")

@@ -26,7 +26,7 @@ import waitress
 from waitress.channel import HTTPChannel
 from waitress.task import ErrorTask
 
-from web.app import MODELS_KEY, create_app, jobs_of
+from web.app import MODELS_KEY, copies_of, create_app, jobs_of
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,18 @@ def sweep_upload_folder(library, jobs) -> tuple[int, int]:
     return files, size
 
 
+def sweep_exports(folder: Path, older_than_s: float = 3600.0) -> None:
+    """Remove clips that a killed server left half-written or unsent in the exports folder (each is
+    removed once it is opened for sending; none takes an hour)."""
+    now = time.time()
+    for path in Path(folder).glob("*"):
+        try:
+            if path.is_file() and not path.is_symlink() and now - path.stat().st_mtime > older_than_s:
+                path.unlink()
+        except OSError:
+            pass
+
+
 def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int = 8) -> None:
     from vidsearch.library import Library
 
@@ -180,6 +192,8 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int = 8)
         app.config[MODELS_KEY] = "loading"
         threading.Thread(target=_warm_up, args=(library, app), name="vidsearch-warm-up", daemon=True).start()
         sweep_upload_folder(library, jobs_of(app))
+        copies_of(app).sweep({r.id for r in library.videos()})  # copies of videos deleted meanwhile
+        sweep_exports(settings.exports_dir)
         if settings.qdrant_url is None:  # this process owns the data folder: finish what was interrupted
             jobs_of(app).resume()
         if settings.broker_url:  # Celery workers: write their results (embedded store), sync the catalog
@@ -202,6 +216,7 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int = 8)
             server.close()
         if app is not None:
             jobs_of(app).stop()
+            copies_of(app).stop()
         if owner is not None:
             owner.stop()
         remove_server_info(info_path)

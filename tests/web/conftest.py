@@ -115,7 +115,7 @@ def web_settings(data_dir: Path, **env: str):
 @contextmanager
 def serving(library, *, local_token: str | None = None, videos=None, ids=None):
     """Serve ``library`` with waitress on a free port in a thread; stop the jobs and the server after."""
-    from web.app import create_app, jobs_of
+    from web.app import copies_of, create_app, jobs_of
     from web.server import create_server
 
     app = create_app(library, local_token=local_token, bind_host="127.0.0.1")
@@ -127,6 +127,7 @@ def serving(library, *, local_token: str | None = None, videos=None, ids=None):
         yield LiveServer(f"http://{host}:{port}", host, port, app, library.settings, videos or {}, ids or {})
     finally:
         jobs_of(app).stop()
+        copies_of(app).stop()
         server.task_dispatcher.shutdown()
         server.close()
         thread.join(10)

@@ -182,3 +182,18 @@ def test_upload_leftovers_of_another_server_are_swept_only_when_stale(tmp_path):
         os.utime(path, (long_ago, long_ago))
     assert sweep_uploads(tmp_path, [folder / "v.mp4"], stale_after=STALE_S) == (0, 0)  # in use
     assert sweep_uploads(tmp_path, [], stale_after=STALE_S) == (1, 100) and not folder.exists()
+
+
+def test_stale_exports_are_swept(tmp_path):
+    import os
+    import time
+
+    from web.server import sweep_exports
+
+    old, new = tmp_path / "clip-old.mp4", tmp_path / ".clip-new.mp4.part"
+    old.write_bytes(b"x")
+    new.write_bytes(b"y")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    sweep_exports(tmp_path)
+    assert not old.exists() and new.exists()  # a clip being cut right now stays
+    sweep_exports(tmp_path / "missing")  # no folder yet: nothing to do

@@ -401,3 +401,42 @@ def prefetched(chunks: Iterator[list], depth: int = 2) -> Iterator[list]:
             yield c
     finally:
         stop.set()
+
+
+def frame_at(path: str, info: VideoInfo, t: float) -> Frame:
+    """The frame shown from ``t`` seconds on: the first decoded frame at or after ``t`` (the last
+    frame when ``t`` lies past it), at full display size (pixel aspect and rotation applied), with
+    its own timestamp. Exact: every frame is decoded (no ``skip_frame``) from a keyframe whose decode
+    is clean, found as spans find theirs (2 s before, 10 s before, else from the beginning)."""
+    margins = [m for m in SEEK_MARGINS if m is not None and t - m > 0] + [None]
+    width = max(1, round(info.width * info.sample_aspect))
+    for margin in margins:
+        with open_container(path) as container:
+            stream = video_stream(container)
+            stream.thread_type = "AUTO"
+            threads = _thread_cap(info)
+            if threads is not None:
+                stream.codec_context.thread_count = threads
+            ordered = _presentation_order(path, container, stream, info.fps)
+            if margin is not None:
+                if not _seek(container, stream, t - margin):
+                    continue
+                ordered = _clean_from_seek(ordered, t - SLACK)
+            last = None
+            try:
+                for stamp, frame in ordered:
+                    last = (stamp, frame)
+                    if stamp >= t - SLACK:
+                        break
+            except _BadSeek as exc:
+                log.info("%s: seeking %g s before %.3f s: %s", path, margin, t, exc)
+                continue
+            except av.FFmpegError as exc:
+                raise MediaError(path, f"cannot be decoded at {t:.3f} s ({reason(exc)})") from None
+            if last is None:
+                raise MediaError(path, f"no frame decodes at {t:.3f} s")
+            stamp, frame = last
+            check_frame_size(path, frame.width, frame.height, f" at {stamp:.3f} s")
+            image = frame.reformat(width=width, height=info.height, format="rgb24").to_ndarray()
+            return Frame(stamp, _upright(image, info.rotation))
+    raise MediaError(path, f"no frame decodes at {t:.3f} s")

@@ -9,7 +9,9 @@
 | GET | /api/v1/videos | ``{"videos": [video]}`` |
 | GET | /api/v1/videos/<id> | one video |
 | DELETE | /api/v1/videos/<id> | ``{"deleted": id}`` |
-| GET | /api/v1/videos/<id>/stream | the video file (HTTP Range: 206/416) |
+| GET | /api/v1/videos/<id>/stream | the video file, or its browser-playable copy (HTTP Range: 206/416); 202 ``{"status": "preparing", "progress"}`` while that copy is made |
+| GET | /api/v1/videos/<id>/clip?start=&end= | the span as an MP4 attachment (stream copy or transcode) |
+| GET | /api/v1/videos/<id>/frame?t= | the frame at ``t`` as a JPEG attachment |
 | GET | /api/v1/videos/<id>/segments/<index>/thumbnail | the segment's JPEG |
 | GET | /api/v1/jobs | ``{"jobs": [job]}``, newest first |
 | GET | /api/v1/jobs/<id> | one job: status, progress, error |

@@ -33,7 +33,8 @@ ERROR_CODES = (
     "unauthorized, path_not_allowed, not_found, video_not_found, job_not_found, thumbnail_not_found, "
     "file_missing, file_changed, method_not_allowed, video_busy, payload_too_large, image_too_large, "
     "clip_too_long, unsupported_media_type, busy, range_not_satisfiable, insufficient_storage, internal_error, "
-    "model_unavailable, cross_origin, bad_host"
+    "model_unavailable, cross_origin, bad_host, bad_start, bad_end, bad_t, span_too_long, not_indexed, "
+    "export_failed, not_playable"
 )
 
 SCHEMAS: dict = {
@@ -209,6 +210,17 @@ SCHEMAS: dict = {
         "type": "object",
         "required": ["deleted"],
         "properties": {"deleted": {"type": "string"}},
+    },
+    "Preparing": {
+        "type": "object",
+        "description": "The stream of a video that browsers cannot play while its playable copy (H.264 MP4) is made",
+        "required": ["status", "progress", "reason", "message"],
+        "properties": {
+            "status": {"type": "string", "enum": ["preparing"]},
+            "progress": {"type": "number", "minimum": 0, "maximum": 1},
+            "reason": {"type": "string", "description": "why browsers cannot play the file (container, codecs)"},
+            "message": {"type": "string", "description": "for a person: preparing a playable copy… N%"},
+        },
     },
     "Health": {
         "type": "object",
@@ -477,12 +489,63 @@ def build_document(max_query_mb: float, max_upload_mb: float) -> dict:
                 "parameters": [_VIDEO_ID, {"name": "Range", "in": "header", "required": False,
                                            "schema": {"type": "string"}, "description": "e.g. bytes=0-1023"}],
                 "responses": {
-                    "200": {"description": "the whole file", "content": _STREAM_TYPES},
+                    "200": {"description": "the whole file (or its playable copy, video/mp4)", "content": _STREAM_TYPES},
+                    "202": {"description": "browsers cannot play the file and its playable copy is being made: "
+                                           "ask again (Retry-After)",
+                            "headers": {"Retry-After": {"schema": {"type": "string"}}},
+                            "content": {"application/json": {"schema": _ref("Preparing")}}},
                     "206": {"description": "the requested range", "content": _STREAM_TYPES},
                     "404": _error("no such video, or its file is gone"),
+                    "422": _error("not_playable: browsers cannot play the file and no playable copy could be made "
+                                  "(the reason; VIDSEARCH_PLAYABLE_BUDGET_MB)"),
                     "409": _error("file_changed: the file on disk is no longer the one that was indexed (a "
                                   "link swapped in, another size or modification time); index it again"),
                     "416": _error("the range lies outside the file"),
+                },
+            }},
+            "/api/v1/videos/{video_id}/clip": {"get": {
+                "operationId": "exportClip",
+                "summary": "A span of the video as an MP4 (H.264) attachment named after the video and the span",
+                "description": "Stream copy when the video is H.264 4:2:0 and a clean keyframe lies within 0.25 s of "
+                               "`start` (the clip then starts at that keyframe: `X-Vidsearch-Clip-Start`); else a "
+                               "frame-exact transcode (libx264 ultrafast). At most VIDSEARCH_MAX_EXPORT_S seconds.",
+                "parameters": [_VIDEO_ID,
+                               {"name": "start", "in": "query", "required": True, "schema": {"type": "string"},
+                                "description": "seconds or [H:]MM:SS of video time"},
+                               {"name": "end", "in": "query", "required": True, "schema": {"type": "string"},
+                                "description": "seconds or [H:]MM:SS, after start, at most the video's duration"}],
+                "responses": {
+                    "200": {"description": "the clip", "headers": {
+                        "Content-Disposition": {"schema": {"type": "string"}},
+                        "X-Vidsearch-Export": {"schema": {"type": "string", "enum": ["copy", "transcode"]}},
+                        "X-Vidsearch-Clip-Start": {"schema": {"type": "string"}}},
+                        "content": {"video/mp4": _BINARY}},
+                    "400": _error("bad_start, bad_end: missing, not a time, past the end, or end not after start"),
+                    "404": _error("no such video, or its file is gone"),
+                    "409": _error("file_changed (index it again), or not_indexed"),
+                    "413": _error("span_too_long: longer than VIDSEARCH_MAX_EXPORT_S"),
+                    "422": _error("export_failed: ffmpeg could not cut it"),
+                    "503": _error("busy: every export slot stayed busy (Retry-After)"),
+                    "507": _error("not enough free disk space (VIDSEARCH_MIN_FREE_MB)"),
+                },
+            }},
+            "/api/v1/videos/{video_id}/frame": {"get": {
+                "operationId": "exportFrame",
+                "summary": "The frame at an instant (the first at or after it) as a JPEG attachment, decoded exactly",
+                "parameters": [_VIDEO_ID,
+                               {"name": "t", "in": "query", "required": True, "schema": {"type": "string"},
+                                "description": "seconds or [H:]MM:SS of video time, at most the video's duration"}],
+                "responses": {
+                    "200": {"description": "JPEG at display size", "headers": {
+                        "Content-Disposition": {"schema": {"type": "string"}},
+                        "X-Vidsearch-Frame-Time": {"schema": {"type": "string"},
+                                                   "description": "the frame's own timestamp, seconds"}},
+                        "content": {"image/jpeg": _BINARY}},
+                    "400": _error("bad_t: missing, not a time, or past the end"),
+                    "404": _error("no such video, or its file is gone"),
+                    "409": _error("file_changed (index it again), or not_indexed"),
+                    "422": _error("export_failed: the frame does not decode"),
+                    "503": _error("busy: every export slot stayed busy (Retry-After)"),
                 },
             }},
             "/api/v1/videos/{video_id}/segments/{index}/thumbnail": {"get": {

@@ -439,6 +439,7 @@
 
   function play(r) {
     current = r;
+    window.vidsearchPlayer.show(r); // its download links and "preparing a playable copy" (player.js)
     playerSection.hidden = false;
     playerTitle.textContent = `${baseName(r.path)} — ${fmt(r.start)}–${fmt(r.end)}, best at ${fmt(r.timestamp)}`;
     player.setAttribute("aria-label", `${baseName(r.path)} from ${fmt(r.timestamp)}`);
@@ -480,6 +481,6 @@
     playhead.style.left = isFinite(d) && d > 0 ? (100 * player.currentTime / d) + "%" : "0";
   }
   player.addEventListener("timeupdate", movePlayhead);
-  player.addEventListener("error", () => showError("The video could not be played (is the file still on disk?)."));
+  // a video that fails to play: web/static/player.js asks the server why (a copy being prepared, the file gone)
   fromURL(); // a reload or a pasted link: the same results
 })();
