@@ -156,7 +156,7 @@ def run_case(name: str, files: list[Path], *, env: dict | None = None, encoder_b
     failed = [r for r in res if r["status"] != "indexed"]
     duration = sum(r["duration"] for r in res if r["status"] == "indexed")
     wall = rep["wall_s"]
-    names = list(STAGES) + sorted({k for r in res for k in r["times"]} - set(STAGES))  # e.g. ocr, concept
+    names = list(STAGES) + sorted({k for r in res for k in r["times"]} - set(STAGES) - {"total"})  # e.g. ocr
     times = {s: sum(r["times"].get(s, 0.0) for r in res) for s in names}
     samples = sum(r["samples"] for r in res)
     keyframes = sum(r["keyframes"] for r in res)
