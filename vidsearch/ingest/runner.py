@@ -137,7 +137,9 @@ class IngestRunner:
         # OCR reads its text boxes from a larger copy of each sampled frame (VIDSEARCH_OCR_SIZE)
         large_side = s.ocr_size if s.ocr and s.ocr_size > s.frame_size else 0
         frames = prefetched(sample_frames(path, info, fps=s.sample_fps, short_side=s.frame_size, chunk=s.decode_chunk,
-                                          timeout=s.decode_timeout, decoder=s.decoder, large_side=large_side), depth=1)
+                                          timeout=s.decode_timeout, decoder=s.decoder, large_side=large_side,
+                                          keyframes=s.keyframe_sampling, skip_loop_filter=s.skip_loop_filter),
+                            depth=1)
         t0 = time.perf_counter()
         for chunk in frames:
             times["decode"] += time.perf_counter() - t0
