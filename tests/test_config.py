@@ -23,8 +23,8 @@ def test_environment_overrides_and_derived_paths(tmp_path):
     assert s.thumbnails_dir == tmp_path / "d" / "thumbnails"
     assert Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path)}).ocr_engine == "tesseract"
     fast = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path), "VIDSEARCH_KEYFRAME_SAMPLING": "0",
-                              "VIDSEARCH_SKIP_LOOP_FILTER": "yes"})
-    assert (fast.keyframe_sampling, fast.skip_loop_filter) == (False, True)
+                              "VIDSEARCH_SKIP_LOOP_FILTER": "yes", "VIDSEARCH_SEMANTIC_INT8": "1"})
+    assert (fast.keyframe_sampling, fast.skip_loop_filter, fast.semantic_int8) == (False, True, True)
     assert Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path), "VIDSEARCH_OCR_ENGINE": "PPOCR"}).ocr_engine == "ppocr"
 
 

@@ -22,6 +22,7 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_BATCH_SIZE | ``32`` | encoder batch size |
 | VIDSEARCH_COPY_MODEL | ``distilled`` | SSCD variant: ``distilled`` (fast) or ``full`` |
 | VIDSEARCH_SEMANTIC | ``1`` | compute the EfficientNet semantic embedding (``0`` to skip) |
+| VIDSEARCH_SEMANTIC_INT8 | ``0`` | run EfficientNet quantised to int8 (CPU; made from the installed weights on first use and cached beside the ONNX export; vidsearch/models/quantise.py): 1.7x its speed, features at cosine 0.985 to the float ones. Set it the same for ingest and search (a change re-embeds nothing: re-ingest with ``--force``) |
 | VIDSEARCH_MOMENT_GAP | ``2.0`` | frame hits closer than this (s) in one video merge into one moment |
 | VIDSEARCH_IMAGE_REFINE | ``1`` | image search: re-check the first moment's timestamp against a few decoded seconds of its video (local-feature matching of the query with frames around the best stored frames, never leaving the moment; vidsearch/search/refine.py): the default of the CLI, the API (``refine`` per request) and the search page. Measured on the real clips (docs/benchmarks.md "Image search", docs/moments.md). ``0``: the stored answer (one frame a sample period), for very high query rates; it also stands when the video file is not where the search runs |
 | VIDSEARCH_CONCEPTS | ``1`` | text search: store each keyframe's concept vector (ConSE over EfficientNet's ImageNet classes; needs VIDSEARCH_SEMANTIC=1) |
@@ -124,6 +125,7 @@ class Settings:
     batch_size: int = 32
     copy_model: str = "distilled"
     semantic: bool = True
+    semantic_int8: bool = False
     moment_gap: float = 2.0
     image_refine: bool = True
     concepts: bool = True
@@ -219,6 +221,7 @@ class Settings:
             batch_size=get("BATCH_SIZE", 32, int),
             copy_model=get("COPY_MODEL", "distilled", str).lower(),
             semantic=get("SEMANTIC", True, parse_bool),
+            semantic_int8=get("SEMANTIC_INT8", False, parse_bool),
             moment_gap=get("MOMENT_GAP", 2.0, float),
             image_refine=get("IMAGE_REFINE", True, parse_bool),
             concepts=get("CONCEPTS", True, parse_bool),

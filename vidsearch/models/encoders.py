@@ -44,7 +44,7 @@ class Encoders:
                 from vidsearch.models.efficientnet import SemanticEmbedder
 
                 self._semantic = SemanticEmbedder(device=pick_device(self.settings.device),
-                                                  batch_size=self.settings.batch_size)
+                                                  batch_size=self.settings.batch_size, int8=self.settings.semantic_int8)
             return self._semantic
 
     @property
