@@ -105,7 +105,7 @@ class Encoders:
                     else:
                         from vidsearch.models.ocr import TesseractReader
 
-                        self._ocr = TesseractReader()
+                        self._ocr = TesseractReader(retry_inverted=self.settings.ocr_retry_inverted)
                 except ModelUnavailable as exc:  # not installed: index without on-screen text
                     import logging
 
