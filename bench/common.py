@@ -204,7 +204,9 @@ X264 = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-g", "250", "-p
 
 
 def _x264(gop: int) -> list[str]:
-    return [("-g" if a == "-g" else (str(gop) if X264[k - 1] == "-g" else a)) for k, a in enumerate(X264)]
+    args = list(X264)
+    args[args.index("-g") + 1] = str(gop)
+    return args
 
 
 def _gop_tag(gop: int) -> str:
