@@ -12,8 +12,8 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_SAMPLE_FPS | ``1.0`` | frames sampled per second of video |
 | VIDSEARCH_FRAME_SIZE | ``224`` | short side, in pixels, that frames are decoded to |
 | VIDSEARCH_DECODER | ``pyav`` | ``pyav``: PyAV, skipping non-reference frames (measured 1.8x less CPU than decord for the same ingest, docs/benchmarks.md); ``auto``: decord where it can be trusted, else PyAV |
-| VIDSEARCH_KEYFRAME_SAMPLING | ``1`` | where a file's keyframes come at least every 2 sample periods (IP cameras: every 1-2 s), decode only them and take them as the samples, with their true times (verified; a file whose keyframes do not decode alone falls back to the full decode; vidsearch/media/decode.py). ``0``: decode every reference frame. Measured in docs/benchmarks.md ("Ingest at camera speed") |
-| VIDSEARCH_SKIP_LOOP_FILTER | ``0`` | elsewhere, skip the decoder's deblocking filter (about 10% less decode time; the picture drifts slightly along a GOP) |
+| VIDSEARCH_KEYFRAME_SAMPLING | ``0`` | ``1``: where a file's keyframes come at least every 2 sample periods (IP cameras: every 1-2 s), decode only them and take them as the samples, with their true times (verified; a file whose keyframes do not decode alone falls back to the full decode; vidsearch/media/decode.py). Camera-style busy 720p: ingest 0.77x the decode floor instead of 1.3x; but image-search timestamps on camera-style copies of the real clips fell from 95.1% to 94.0% right (docs/benchmarks.md, "Ingest at camera speed"), so it is not the default |
+| VIDSEARCH_SKIP_LOOP_FILTER | ``0`` | ``1``: elsewhere, skip the decoder's deblocking filter (about 10% less decode time; the picture drifts slightly along a GOP; image search 95.6% -> 94.9% with the other shortcuts, so not the default) |
 | VIDSEARCH_DECODE_CHUNK | ``32`` | frames decoded per chunk (bounds memory) |
 | VIDSEARCH_DECODE_TIMEOUT | ``120`` | seconds without progress before decord is abandoned for PyAV |
 | VIDSEARCH_MAX_SEGMENT | ``30`` | longest segment, in seconds, before a shot is split |
@@ -116,7 +116,7 @@ class Settings:
     sample_fps: float = 1.0
     frame_size: int = 224
     decoder: str = "pyav"
-    keyframe_sampling: bool = True
+    keyframe_sampling: bool = False
     skip_loop_filter: bool = False
     decode_chunk: int = 32
     decode_timeout: float = 120.0
@@ -213,7 +213,7 @@ class Settings:
             sample_fps=get("SAMPLE_FPS", 1.0, float),
             frame_size=get("FRAME_SIZE", 224, int),
             decoder=get("DECODER", "pyav", str).lower(),
-            keyframe_sampling=get("KEYFRAME_SAMPLING", True, parse_bool),
+            keyframe_sampling=get("KEYFRAME_SAMPLING", False, parse_bool),
             skip_loop_filter=get("SKIP_LOOP_FILTER", False, parse_bool),
             decode_chunk=get("DECODE_CHUNK", 32, int),
             decode_timeout=get("DECODE_TIMEOUT", 120.0, float),
