@@ -203,9 +203,20 @@ def _run_ffmpeg(args: list[str], out: Path) -> Path:
 X264 = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-g", "250", "-pix_fmt", "yuv420p", "-r", "30"]
 
 
-def _busy_chunk(i: int, cache: Path, seconds: int = 60) -> Path:
-    """Chunk ``i`` of the busy video: four scenes of ``seconds/4`` s under a moving overlay, 1280x720p30."""
-    name = f"busy_{i:03d}.mp4" if seconds == 60 else f"busy_{i:03d}_{seconds}s.mp4"
+def _x264(gop: int) -> list[str]:
+    args = list(X264)
+    args[args.index("-g") + 1] = str(gop)
+    return args
+
+
+def _gop_tag(gop: int) -> str:
+    return "" if gop == 250 else f"_g{gop}"
+
+
+def _busy_chunk(i: int, cache: Path, seconds: int = 60, gop: int = 250) -> Path:
+    """Chunk ``i`` of the busy video: four scenes of ``seconds/4`` s under a moving overlay, 1280x720p30,
+    a keyframe every ``gop`` frames at most (x264 adds some at scene cuts)."""
+    name = (f"busy_{i:03d}" if seconds == 60 else f"busy_{i:03d}_{seconds}s") + f"{_gop_tag(gop)}.mp4"
     out = cache / "chunks" / name
     if out.exists():
         return out
@@ -238,7 +249,7 @@ def _busy_chunk(i: int, cache: Path, seconds: int = 60) -> Path:
     graph = ";".join(parts) + ";" + "".join(f"[s{j}]" for j in range(4)) + "concat=n=4:v=1:a=0[bg];"
     graph += (f"[bg][4:v]overlay=x='(W-w)/2*(1+sin(t*1.3+{i}))':y='(H-h)/2*(1+cos(t*0.9+{i}))',"
               "format=yuv420p[out]")
-    args += ["-filter_complex", graph, "-map", "[out]", *X264]
+    args += ["-filter_complex", graph, "-map", "[out]", *_x264(gop)]
     return _run_ffmpeg(args, out)
 
 
@@ -255,18 +266,20 @@ def _label(minutes: float) -> str:
     return f"{int(minutes)}min" if float(minutes).is_integer() else f"{round(minutes * 60)}s"
 
 
-def busy_video(minutes: float = 10, cache: Path = VIDEO_CACHE, *, distinct: int = 10, log=print) -> Path:
+def busy_video(minutes: float = 10, cache: Path = VIDEO_CACHE, *, distinct: int = 10, log=print,
+               gop: int = 250) -> Path:
     """BUSY 720p30 H.264 video of ``minutes`` minutes (cached). Minutes past ``distinct`` repeat the cycle.
-    Less than a minute (smoke runs): one chunk of that length."""
-    out = cache / f"busy_{_label(minutes)}.mp4"
+    Less than a minute (smoke runs): one chunk of that length. ``gop``: frames between keyframes at
+    most (250: archive-style, 30: an IP camera's keyframe a second)."""
+    out = cache / f"busy_{_label(minutes)}{_gop_tag(gop)}.mp4"
     if out.exists():
         return out
     t0 = time.perf_counter()
     if minutes < 1:
-        _concat([_busy_chunk(0, cache, seconds=round(minutes * 60))], out)
+        _concat([_busy_chunk(0, cache, seconds=round(minutes * 60), gop=gop)], out)
     else:
         minutes = int(minutes)
-        chunks = [_busy_chunk(i % distinct, cache) for i in range(min(minutes, distinct))]
+        chunks = [_busy_chunk(i % distinct, cache, gop=gop) for i in range(min(minutes, distinct))]
         _concat([chunks[i % len(chunks)] for i in range(minutes)], out)
     log(f"  made {out.name} in {time.perf_counter() - t0:.0f} s")
     return out

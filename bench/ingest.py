@@ -18,6 +18,8 @@ The 20/60-min videos repeat the 10-minute cycle of distinct scenes (see ``bench/
 
     .venv/bin/python bench/ingest.py            # full (about 30-40 min on 2 cores, videos cached)
     .venv/bin/python bench/ingest.py --quick    # smoke: 15-s videos and 3 small real clips
+    .venv/bin/python bench/ingest.py --compare --minutes 3   # issue 17: keyframes every 250 / 30 frames,
+                                                 # shortcuts off / decode only / all / all without OCR
 
 Output: ``bench/out/ingest.json`` (``ingest.quick.json``).
 """
@@ -38,6 +40,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 TARGETS = {"x_realtime": 10.0, "vs_decode_floor": 1.5, "static_speedup": 3.0, "peak_rss_gib": 2.0}
+# --compare (issue 17): the busy video with a keyframe every 250 frames (archive) and every 30 (camera),
+# each under these settings, in one run; the targets are ingest wall / decode floor
+COMPARE_TARGETS = {"archive": 0.8, "camera": 0.4, "peak_rss_mib": 1024}
+SHORTCUTS_OFF = {"VIDSEARCH_KEYFRAME_SAMPLING": "0", "VIDSEARCH_SKIP_LOOP_FILTER": "0",
+                 "VIDSEARCH_SEMANTIC_INT8": "0", "VIDSEARCH_OCR_RETRY_INVERTED": "1"}
+SHORTCUTS_ON = {"VIDSEARCH_KEYFRAME_SAMPLING": "1", "VIDSEARCH_SKIP_LOOP_FILTER": "1",
+                "VIDSEARCH_SEMANTIC_INT8": "1", "VIDSEARCH_OCR_RETRY_INVERTED": "0"}
+CONFIGS = {
+    "before": SHORTCUTS_OFF,  # the defaults before issue 17
+    "decode": {**SHORTCUTS_OFF, "VIDSEARCH_KEYFRAME_SAMPLING": "1", "VIDSEARCH_SKIP_LOOP_FILTER": "1"},
+    "after": SHORTCUTS_ON,  # every shortcut
+    "after_no_ocr": {**SHORTCUTS_ON, "VIDSEARCH_OCR": "0"},  # where the rest of the time goes
+}
 STAGES = ("probe", "decode", "segment", "embed", "write")  # and whatever else IngestResult.times names
 OUT_NAME = "ingest"
 
@@ -156,7 +171,7 @@ def run_case(name: str, files: list[Path], *, env: dict | None = None, encoder_b
     failed = [r for r in res if r["status"] != "indexed"]
     duration = sum(r["duration"] for r in res if r["status"] == "indexed")
     wall = rep["wall_s"]
-    names = list(STAGES) + sorted({k for r in res for k in r["times"]} - set(STAGES))  # e.g. ocr, concept
+    names = list(STAGES) + sorted({k for r in res for k in r["times"]} - set(STAGES) - {"total"})  # e.g. ocr
     times = {s: sum(r["times"].get(s, 0.0) for r in res) for s in names}
     samples = sum(r["samples"] for r in res)
     keyframes = sum(r["keyframes"] for r in res)
@@ -218,6 +233,10 @@ def main() -> None:
     ap.add_argument("--only", nargs="+", choices=["busy", "static", "real", "copy_only", "long", "hour"],
                     help="run only these cases (default: all)")
     ap.add_argument("--out-name", default="ingest", help="output file name in bench/out (default ingest)")
+    ap.add_argument("--compare", nargs="*", choices=list(CONFIGS), metavar="CONFIG",
+                    help="issue 17: the busy video with a keyframe every 250 and every 30 frames (--minutes long), "
+                         f"each under these settings ({', '.join(CONFIGS)}; none named: all), ratios to the "
+                         "decode floor; output bench/out/ingest_compare.json")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("--encoder-bench", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -231,6 +250,9 @@ def main() -> None:
     common.check_product_ready()
     m = common.machine()
     print(common.machine_line(m), flush=True)
+    if a.compare is not None:
+        compare(m, a.minutes, a.compare or list(CONFIGS))
+        return
     minutes = 0.25 if a.quick else a.minutes
     busy = common.busy_video(minutes)
     static = common.static_video(minutes)
@@ -257,6 +279,27 @@ def main() -> None:
         cases.append(run_case(name, files(), **kw))
         _write(m, cases, label, a.quick)  # after every case, so an interrupted run keeps what it measured
     print(json.dumps(_summary(cases, label), indent=2))
+
+
+def compare(m: dict, minutes: float, configs: list[str]) -> None:
+    """Issue 17: archive-style and camera-style busy video, each under ``configs``, one run."""
+    label = common._label(minutes)
+    videos = {"archive": common.busy_video(minutes, gop=250), "camera": common.busy_video(minutes, gop=30)}
+    cases = []
+    for kind, video in videos.items():
+        for cfg in configs:
+            case = run_case(f"{kind}_{label}_{cfg}", [video], env=CONFIGS[cfg])
+            case["video"], case["config"] = kind, cfg
+            cases.append(case)
+            summary = {
+                "targets": COMPARE_TARGETS,
+                "wall_vs_decode_floor": {c["name"]: c.get("wall_vs_decode_floor") for c in cases},
+                "x_realtime": {c["name"]: c.get("x_realtime") for c in cases},
+                "peak_rss_mib": {c["name"]: c.get("peak_rss_mib") for c in cases},
+            }
+            common.write_json("ingest_compare", {"machine": {**m, "loadavg_at_end": [round(x, 2) for x in os.getloadavg()]},
+                                                 "summary": summary, "cases": cases})
+    print(json.dumps(summary, indent=2))
 
 
 def _summary(cases: list[dict], label: str) -> dict:

@@ -124,7 +124,8 @@ def ingest(lib, files) -> dict:
             continue
         duration += r.duration
         for k, v in r.times.items():
-            stages[k] = stages.get(k, 0.0) + v
+            if k != "total":  # the file's wall time, not a stage
+                stages[k] = stages.get(k, 0.0) + v
     wall = time.perf_counter() - t0
     child = _children_cpu() - child0
     cpu = time.process_time() + child + child0 - cpu0

@@ -70,7 +70,8 @@ def child_inproc(data_dir: str, out_json: str, files: list[str]) -> None:
     stages: dict[str, float] = {}
     for r in results:
         for k, v in r.times.items():
-            stages[k] = stages.get(k, 0.0) + v
+            if k != "total":  # the file's wall time, not a stage
+                stages[k] = stages.get(k, 0.0) + v
     Path(out_json).write_text(json.dumps({
         "wall_s": wall, "cpu_s": (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime),
         "video_s": sum(r.duration for r in results), "failed": [r.error for r in results if r.status != "indexed"],

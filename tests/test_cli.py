@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -36,6 +37,12 @@ def test_ingest_search_videos_delete(env, tmp_path):
 
     again = run(env, "ingest", str(folder / "cam1.mp4"))
     assert "skipped" in again.stdout
+    t0 = time.perf_counter()
+    (forced,) = json.loads(run(env, "ingest", "--json", "--force", str(folder / "cam1.mp4")).stdout)["results"]
+    wall = time.perf_counter() - t0
+    times = forced["times"]
+    stages = sum(v for k, v in times.items() if k != "total")  # the main thread's stages run one after another
+    assert forced["status"] == "indexed" and 0.5 * times["total"] <= stages <= times["total"] + 1e-3 < wall
 
     still = frame_at(folder / "cam2.mp4", 6.0, tmp_path / "still.png")
     out = json.loads(run(env, "search", "--image", str(still), "--json", "--limit", "3").stdout)

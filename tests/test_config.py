@@ -9,6 +9,7 @@ def test_defaults_need_no_configuration(tmp_path):
     s = Settings.from_env({"HOME": str(tmp_path)})
     assert s.qdrant_url is None and s.device == "auto" and s.sample_fps == 1.0 and s.decoder == "pyav"
     assert s.data_dir.name == "vidsearch"
+    assert not (s.keyframe_sampling or s.skip_loop_filter or s.semantic_int8) and s.ocr_retry_inverted  # issue 17
     assert s.catalog_path.parent == s.data_dir and s.qdrant_path.parent == s.data_dir
 
 
@@ -22,12 +23,15 @@ def test_environment_overrides_and_derived_paths(tmp_path):
     assert (s.sample_fps, s.semantic, s.decoder, s.copy_model) == (2.5, False, "auto", "full")
     assert s.thumbnails_dir == tmp_path / "d" / "thumbnails"
     assert Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path)}).ocr_engine == "tesseract"
+    fast = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path), "VIDSEARCH_KEYFRAME_SAMPLING": "1",
+                              "VIDSEARCH_SKIP_LOOP_FILTER": "yes", "VIDSEARCH_SEMANTIC_INT8": "1"})
+    assert (fast.keyframe_sampling, fast.skip_loop_filter, fast.semantic_int8) == (True, True, True)
     assert Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path), "VIDSEARCH_OCR_ENGINE": "PPOCR"}).ocr_engine == "ppocr"
 
 
 @pytest.mark.parametrize("name,value", [
     ("DEVICE", "tpu"), ("SAMPLE_FPS", "abc"), ("SAMPLE_FPS", "0"), ("FRAME_SIZE", "8"),
-    ("COPY_MODEL", "huge"), ("SEMANTIC", "maybe"), ("DECODER", "opencv"), ("BATCH_SIZE", "0"), ("OCR_ENGINE", "easyocr"),
+    ("COPY_MODEL", "huge"), ("SEMANTIC", "maybe"), ("KEYFRAME_SAMPLING", "often"), ("DECODER", "opencv"), ("BATCH_SIZE", "0"), ("OCR_ENGINE", "easyocr"),
 ])
 def test_bad_values_name_the_variable(tmp_path, name, value):
     with pytest.raises(ConfigError, match=f"VIDSEARCH_{name}"):

@@ -146,7 +146,7 @@ def cmd_ingest(lib, args) -> int:
         if args.json:
             continue
         if r.status == "indexed":
-            wall = sum(r.times.values()) or 1e-9
+            wall = r.times.get("total") or sum(r.times.values()) or 1e-9
             print(f"indexed  {r.video_id}  {r.path}  ({r.duration:.1f} s of video, {r.keyframes} keyframes, "
                   f"{r.segments} segments, {r.duration / wall:.1f}x real time)")
         elif r.status == "skipped":

@@ -12,6 +12,8 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_SAMPLE_FPS | ``1.0`` | frames sampled per second of video |
 | VIDSEARCH_FRAME_SIZE | ``224`` | short side, in pixels, that frames are decoded to |
 | VIDSEARCH_DECODER | ``pyav`` | ``pyav``: PyAV, skipping non-reference frames (measured 1.8x less CPU than decord for the same ingest, docs/benchmarks.md); ``auto``: decord where it can be trusted, else PyAV |
+| VIDSEARCH_KEYFRAME_SAMPLING | ``0`` | ``1``: where a file's keyframes come at least every 2 sample periods (IP cameras: every 1-2 s), decode only them and take them as the samples, with their true times (verified; a file whose keyframes do not decode alone falls back to the full decode; vidsearch/media/decode.py). Camera-style busy 720p: ingest 0.77x the decode floor instead of 1.3x; but image-search timestamps on camera-style copies of the real clips fell from 95.1% to 94.0% right (docs/benchmarks.md, "Ingest at camera speed"), so it is not the default |
+| VIDSEARCH_SKIP_LOOP_FILTER | ``0`` | ``1``: elsewhere, skip the decoder's deblocking filter (about 10% less decode time; the picture drifts slightly along a GOP; image search 95.6% -> 94.9% with the other shortcuts, so not the default) |
 | VIDSEARCH_DECODE_CHUNK | ``32`` | frames decoded per chunk (bounds memory) |
 | VIDSEARCH_DECODE_TIMEOUT | ``120`` | seconds without progress before decord is abandoned for PyAV |
 | VIDSEARCH_MAX_SEGMENT | ``30`` | longest segment, in seconds, before a shot is split |
@@ -20,12 +22,14 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_BATCH_SIZE | ``32`` | encoder batch size |
 | VIDSEARCH_COPY_MODEL | ``distilled`` | SSCD variant: ``distilled`` (fast) or ``full`` |
 | VIDSEARCH_SEMANTIC | ``1`` | compute the EfficientNet semantic embedding (``0`` to skip) |
+| VIDSEARCH_SEMANTIC_INT8 | ``0`` | run EfficientNet quantised to int8 (CPU; made from the installed weights on first use and cached beside the ONNX export; vidsearch/models/quantise.py): 1.7x its speed, features at cosine 0.985 to the float ones. Set it the same for ingest and search (a change re-embeds nothing: re-ingest with ``--force``) |
 | VIDSEARCH_MOMENT_GAP | ``2.0`` | frame hits closer than this (s) in one video merge into one moment |
 | VIDSEARCH_IMAGE_REFINE | ``1`` | image search: re-check the first moment's timestamp against a few decoded seconds of its video (local-feature matching of the query with frames around the best stored frames, never leaving the moment; vidsearch/search/refine.py): the default of the CLI, the API (``refine`` per request) and the search page. Measured on the real clips (docs/benchmarks.md "Image search", docs/moments.md). ``0``: the stored answer (one frame a sample period), for very high query rates; it also stands when the video file is not where the search runs |
 | VIDSEARCH_CONCEPTS | ``1`` | text search: store each keyframe's concept vector (ConSE over EfficientNet's ImageNet classes; needs VIDSEARCH_SEMANTIC=1) |
 | VIDSEARCH_CONCEPT_TOP_K | ``20`` | classes mixed into a concept vector |
 | VIDSEARCH_OCR | ``1`` | text search: read text on screen with Tesseract (keyframes whose picture or text regions changed) |
 | VIDSEARCH_OCR_ENGINE | ``tesseract`` | text search: what reads the text boxes: ``tesseract`` (Debian ``tesseract-ocr``), or ``ppocr``, PaddleOCR's PP-OCRv6 text-line recogniser (``pip install rapidocr==3.10.0`` carries its weights; vidsearch runs it with ONNX Runtime), which reads signs and captions on busy backgrounds better, for about 3.4x Tesseract's CPU time (+60-70% ingest CPU on the real clips; docs/benchmarks.md) |
+| VIDSEARCH_OCR_RETRY_INVERTED | ``1`` | text search: let Tesseract read a word again inverted when it is unsure (its own default); ``0`` skips that retry (the crops are already dark on light): 35% less OCR CPU, measured in docs/benchmarks.md ("Ingest at camera speed") |
 | VIDSEARCH_OCR_SIZE | ``0`` (off) | text search: short side, in pixels, of a larger copy of each sampled frame that OCR reads its text boxes from (capped at the source's own; the boxes are still found, and the change gate run, on the VIDSEARCH_FRAME_SIZE frames; the encoders' input is unchanged). PyAV only (frames that decord decodes have no copy: a second decord pass cost +46% ingest CPU). ``0``: read the boxes from the VIDSEARCH_FRAME_SIZE frames. Off by default: on the 58 text-search queries no rank moved at 448 or 720, and on the busy 10-min 720p ingest 448 cost 47.3 s instead of 37.8 s (Tesseract on larger crops) and 1457 MiB peak RSS instead of 916 (docs/benchmarks.md); it reads small captions that the 224-px frames blur |
 | VIDSEARCH_DETECTORS | (empty) | comma-separated extra detectors at ingest: ``person`` (HOG), ``face`` (Haar), ``colour``; none by default (measured on the real clips, docs/benchmarks.md: the three together cost +55% ingest CPU for no gain; ``colour`` alone, 1.3 ms a frame, helps on vivid footage and loses one multi-scene span on desaturated footage) |
 | VIDSEARCH_JOINT_MODEL | (unset) | a CLIP-family model for text and semantic image search: a local folder (open_clip or transformers) or a model id on a machine that can download |
@@ -115,6 +119,8 @@ class Settings:
     sample_fps: float = 1.0
     frame_size: int = 224
     decoder: str = "pyav"
+    keyframe_sampling: bool = False
+    skip_loop_filter: bool = False
     decode_chunk: int = 32
     decode_timeout: float = 120.0
     max_segment: float = 30.0
@@ -123,12 +129,14 @@ class Settings:
     batch_size: int = 32
     copy_model: str = "distilled"
     semantic: bool = True
+    semantic_int8: bool = False
     moment_gap: float = 2.0
     image_refine: bool = True
     concepts: bool = True
     concept_top_k: int = 20
     ocr: bool = True
     ocr_size: int = 0
+    ocr_retry_inverted: bool = True
     ocr_engine: str = "tesseract"
     detectors: tuple[str, ...] = ()
     joint_model: str | None = None
@@ -226,6 +234,8 @@ class Settings:
             sample_fps=get("SAMPLE_FPS", 1.0, float),
             frame_size=get("FRAME_SIZE", 224, int),
             decoder=get("DECODER", "pyav", str).lower(),
+            keyframe_sampling=get("KEYFRAME_SAMPLING", False, parse_bool),
+            skip_loop_filter=get("SKIP_LOOP_FILTER", False, parse_bool),
             decode_chunk=get("DECODE_CHUNK", 32, int),
             decode_timeout=get("DECODE_TIMEOUT", 120.0, float),
             max_segment=get("MAX_SEGMENT", 30.0, float),
@@ -234,12 +244,14 @@ class Settings:
             batch_size=get("BATCH_SIZE", 32, int),
             copy_model=get("COPY_MODEL", "distilled", str).lower(),
             semantic=get("SEMANTIC", True, parse_bool),
+            semantic_int8=get("SEMANTIC_INT8", False, parse_bool),
             moment_gap=get("MOMENT_GAP", 2.0, float),
             image_refine=get("IMAGE_REFINE", True, parse_bool),
             concepts=get("CONCEPTS", True, parse_bool),
             concept_top_k=get("CONCEPT_TOP_K", 20, int),
             ocr=get("OCR", True, parse_bool),
             ocr_size=get("OCR_SIZE", 0, int),
+            ocr_retry_inverted=get("OCR_RETRY_INVERTED", True, parse_bool),
             ocr_engine=get("OCR_ENGINE", "tesseract", str).lower(),
             detectors=get("DETECTORS", (), lambda raw: tuple(d.strip().lower() for d in raw.split(",") if d.strip())),
             joint_model=get("JOINT_MODEL", None, str),

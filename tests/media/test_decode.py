@@ -390,3 +390,59 @@ def test_prefetched_stops_its_thread_when_the_caller_stops():
     while mine() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not mine()
+
+
+def keyframe_numbers(path) -> list[int]:
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-of", "csv=p=0", "-show_entries",
+                          "packet=flags", str(path)], check=True, capture_output=True, text=True).stdout
+    return [n for n, flags in enumerate(out.split()) if flags.startswith("K")]
+
+
+@pytest.mark.parametrize("fps", [1, 2])
+def test_dense_keyframes_alone_are_the_samples_with_their_true_times(video_factory, fps, caplog):
+    # a keyframe a second (an IP camera): 1 and 2 frames/s take the keyframes alone
+    path = video_factory("camera.mp4", source=colours(duration=6), extra_output=["-g", "25", *STEADY_GOP])
+    info = probe(path)
+    assert decode.keyframes_dense(path, fps, info)
+    frames = frames_of(path, info, fps=fps, short_side=64, keyframes=True)
+    numbers = [frame_number(f.image) for f in frames]
+    assert numbers == keyframe_numbers(path) == [0, 25, 50, 75, 100, 125]  # one frame per keyframe, never twice
+    times = ffmpeg_times(path)
+    assert [f.timestamp for f in frames] == pytest.approx([times[n] for n in numbers], abs=1e-3)
+    assert "decoding every reference frame" not in caplog.text
+    if fps == 1:  # the very frames that the full decode picks
+        assert numbers == [frame_number(f.image) for f in frames_of(path, info, fps=1, short_side=64)]
+
+
+def test_sparse_keyframes_are_decoded_in_full(video_factory, monkeypatch):
+    path = video_factory("archive.mp4", source=colours(duration=6), extra_output=["-g", "100", *STEADY_GOP])
+    info = probe(path)
+    assert not decode.keyframes_dense(path, 1, info)
+    chosen = []
+    real = decode._pyav_chunks
+    monkeypatch.setattr(decode, "_pyav_chunks", lambda *a, **k: chosen.append(k["keyframes"]) or real(*a, **k))
+    frames = frames_of(path, info, fps=1, short_side=64, keyframes=True, decoder="pyav")
+    assert chosen == [False]
+    check_sampling(frames, ffmpeg_times(path), 1, info.duration, exact=True)
+
+
+def test_keyframes_that_do_not_decode_alone_send_the_file_to_the_full_decode(video_factory, caplog):
+    # intra refresh: the index flags a keyframe a second, but only the first picture is an IDR frame
+    path = video_factory("refresh.mp4", source=colours(duration=6),
+                         extra_output=["-x264-params", "keyint=25:intra-refresh=1", *STEADY_GOP])
+    info = probe(path)
+    assert decode.keyframes_dense(path, 1, info)
+    frames = frames_of(path, info, fps=1, short_side=64, keyframes=True, chunk=1)
+    assert "no keyframe decodes after 0.000 s" in caplog.text and "reference frame from 0.000 s" in caplog.text
+    check_sampling(frames, ffmpeg_times(path), 1, info.duration, exact=True)
+
+
+def test_skipping_the_loop_filter_keeps_the_frames_and_their_times(video_factory):
+    path = video_factory("deblock.mp4", source="testsrc2=size=320x240:rate=25", duration=4,
+                         extra_output=["-g", "100"])
+    info = probe(path)
+    full = frames_of(path, info, fps=2, short_side=120, decoder="pyav")
+    fast = frames_of(path, info, fps=2, short_side=120, decoder="pyav", skip_loop_filter=True)
+    assert [f.timestamp for f in fast] == [f.timestamp for f in full]
+    errors = [diff(a.image, b.image) for a, b in zip(full, fast)]
+    assert max(errors) < 4 and errors[0] < max(errors)  # the first (intra) frame drifts least

@@ -139,3 +139,17 @@ def test_classifies_a_real_cockatoo(embedder, shared_videos):
     for row in logits:
         top5 = np.argsort(-row)[:5]
         assert COCKATOO in top5, top5
+
+
+def test_int8_model_is_made_from_the_installed_weights_and_stays_close(embedder, cache_dir, shared_videos):
+    fast = SemanticEmbedder(device="cpu", batch_size=4, cache_dir=cache_dir, int8=True)
+    assert fast.int8 and fast.backend == "onnx"
+    assert len(list(cache_dir.glob("efficientnet-lite0-*-int8-q*.onnx"))) == 1
+    frames = [frame_at(shared_videos / name, t) for name, t in
+              (("cockatoo.mp4", 0.5), ("cockatoo.mp4", 2.0), ("01_dog.mp4", 1.0), ("bikes.mp4", 1.0))]
+    f_float, l_float = embedder.embed_with_logits(frames)
+    f_int8, l_int8 = fast.embed_with_logits(frames)
+    assert (f_float * f_int8).sum(1).min() > 0.95
+    for row in l_int8[:2]:
+        assert COCKATOO in np.argsort(-row)[:5]
+    assert [int(np.argmax(r)) for r in l_int8] == [int(np.argmax(r)) for r in l_float]

@@ -44,8 +44,13 @@ def test_text_regions_find_the_sign_and_nothing_on_a_plain_frame(sign_frames):
 
 
 @needs_tesseract
-def test_reader_reads_signs_in_one_batch(sign_frames):
-    texts = TesseractReader().read([sign_frames[0], sign_frames[2], sign_frames[4]])
+@pytest.mark.parametrize("retry_inverted", [True, False])
+def test_reader_reads_signs_in_one_batch(sign_frames, retry_inverted):
+    reader = TesseractReader(retry_inverted=retry_inverted)
+    job = reader.start([sign_frames[2]])
+    job.cancel()
+    assert ("tessedit_do_invert=0" in job.proc.args) != retry_inverted
+    texts = reader.read([sign_frames[0], sign_frames[2], sign_frames[4]])
     assert texts[0] == ""
     assert "exit" in texts[1].split()
     assert "open" in texts[2].split()

@@ -7,6 +7,10 @@ A full disk: free space is checked before the job and again before each chunk is
 store checks before every write too), so an ingest that fills the disk stops with a
 :class:`~vidsearch.diskspace.LowDiskSpace` error naming the file, and what was indexed stays.
 
+Times: ``IngestResult.times`` gives seconds per stage (``decode`` is the wait for the decoder, which
+runs ahead in a thread, so stages overlap and do not add up) and ``total``, the file's wall
+seconds from the first probe to the last write (``vidsearch ingest --json``).
+
 Crash safety: the catalog says ``indexing`` until the last point is flushed, and points have
 deterministic ids, so re-running an interrupted video rewrites the same points and adds nothing.
 Stale points from an earlier run with other settings are removed before writing. The order of the
@@ -48,7 +52,7 @@ class IngestResult:
     samples: int = 0
     keyframes: int = 0
     segments: int = 0
-    times: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    times: dict[str, float] = field(default_factory=dict)  # seconds per stage; "total": the file's wall seconds
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -119,7 +123,7 @@ class IngestRunner:
     def _index(self, path: str, video_id: str, progress: Progress | None, meta: dict | None = None) -> IngestResult:
         s = self.settings
         times: dict[str, float] = {"probe": 0.0, "decode": 0.0, "write": 0.0}
-        t0 = time.perf_counter()
+        t0 = started = time.perf_counter()
         info = probe(path)
         times["probe"] = time.perf_counter() - t0
         self.store.delete_video(video_id)  # leftovers of an interrupted or older run
@@ -133,7 +137,9 @@ class IngestRunner:
         # OCR reads its text boxes from a larger copy of each sampled frame (VIDSEARCH_OCR_SIZE)
         large_side = s.ocr_size if s.ocr and s.ocr_size > s.frame_size else 0
         frames = prefetched(sample_frames(path, info, fps=s.sample_fps, short_side=s.frame_size, chunk=s.decode_chunk,
-                                          timeout=s.decode_timeout, decoder=s.decoder, large_side=large_side), depth=1)
+                                          timeout=s.decode_timeout, decoder=s.decoder, large_side=large_side,
+                                          keyframes=s.keyframe_sampling, skip_loop_filter=s.skip_loop_filter),
+                            depth=1)
         t0 = time.perf_counter()
         for chunk in frames:
             times["decode"] += time.perf_counter() - t0
@@ -158,6 +164,7 @@ class IngestRunner:
             video_id, "indexed", frames=indexer.keyframes, segments=segments, duration=info.duration,
             fps=info.fps, width=info.display_width, height=info.display_height, info=asdict(info),
         )
+        times["total"] = time.perf_counter() - started  # first probe to last write (stages overlap)
         if progress is not None:
             progress(info.duration, info.duration)
         return IngestResult(path, "indexed", video_id=video_id, duration=info.duration, samples=indexer.samples,

@@ -47,6 +47,18 @@ stream come out of the decoder in presentation order with permuted stamps (1, 2,
 Stamps are therefore handed out sorted over a few pending frames (a no-op where they are right),
 and that needs every frame decoded.
 
+Decoding only what 1 frame/s needs (``keyframes``, ``skip_loop_filter``; VIDSEARCH_KEYFRAME_SAMPLING,
+VIDSEARCH_SKIP_LOOP_FILTER). Where the keyframes of a file come at least every
+:data:`KEYFRAME_PERIODS` sample periods (most IP cameras send one every 1-2 s), PyAV decodes the
+keyframes alone (``skip_frame="NONKEY"``: 14x less than every frame on a 720p file) and each target
+gets the first keyframe at or after it, with its true time. The gaps are read before decoding
+(:func:`keyframes_dense`), and each delivered keyframe is verified as seeks are (an intra picture,
+not flagged corrupt, no longer gap than probed); one that fails sends the rest of the file, from
+the last delivered frame, to the full decode. Elsewhere the deblocking filter can be skipped
+(``skip_loop_filter=all``): references are then unfiltered, so the error grows along a GOP (mean
+0.3-1 of 255 over the first 40 frames of a 720p file) for about 10% less decode time. What each
+costs in retrieval quality is measured in docs/benchmarks.md ("Ingest at camera speed").
+
 Spans (``start``/``end``, for the chunks of a distributed ingest): a span delivers exactly the
 frames that a decode of the whole video delivers with timestamps in ``[start - SLACK, end -
 SLACK)``, so the spans of a video, decoded anywhere, add up to its sequential decode with no frame
@@ -91,6 +103,7 @@ log = logging.getLogger(__name__)
 SLACK = 1e-3  # a frame this much before a target still answers it (time-base rounding)
 REORDER = 4  # pending frames over which stamps are sorted (deeper than B-frame reordering)
 SEEK_MARGINS = (2.0, 10.0, None)  # seconds before a span's start to seek to; None: decode from the beginning
+KEYFRAME_PERIODS = 2.0  # keyframes at most this many sample periods apart are taken as the samples
 DECODE_MEMORY = 1 << 30  # bytes of decoded pictures that frame threads may hold at once (huge frames get fewer threads)
 
 
@@ -110,11 +123,16 @@ def sample_frames(
     start: float = 0.0,
     end: float | None = None,
     large_side: int = 0,
+    keyframes: bool = False,
+    skip_loop_filter: bool = False,
 ) -> Iterator[list[Frame]]:
     """``decoder``: ``"auto"`` (decord where it can be trusted, else PyAV) or ``"pyav"``.
     ``start``/``end``: only the span of targets ``start <= k/fps < end`` (see the module notes).
     ``large_side``: PyAV also delivers each frame at this short side in ``Frame.large`` (0: no;
-    decord never does, see the module notes)."""
+    decord never does, see the module notes).
+    ``keyframes``: where the file's keyframes come at least every :data:`KEYFRAME_PERIODS` sample
+    periods, decode only them (PyAV) and take them as the samples; ``skip_loop_filter``: elsewhere
+    (PyAV) skip the deblocking filter (see the module notes)."""
     if decoder not in ("auto", "pyav"):
         raise ValueError(f"unknown decoder {decoder!r}: expected auto or pyav")
     path = str(path)
@@ -127,7 +145,8 @@ def sample_frames(
     size = display_size(info, short_side)
     large = large_size(info, short_side, large_side)
     last = None  # time of the last delivered frame
-    if decoder == "auto" and info.video_streams == 1 and not span:
+    keyed = keyframes and info.container != "avi" and keyframes_dense(path, fps, info)
+    if decoder == "auto" and info.video_streams == 1 and not span and not keyed:
         try:
             for frames in _watched(_decord_chunks(path, targets, size, chunk), timeout):
                 yield frames
@@ -136,19 +155,30 @@ def sample_frames(
         except Exception as exc:  # cannot open, raised, stalled, or unusable timestamps
             where = "from the start" if last is None else f"after {last:.3f} s"
             log.warning("%s: decord failed (%s); decoding with PyAV %s", path, exc, where)
-    if last is not None:
-        targets = targets[bisect.bisect_right(targets, last + SLACK):]
-    try:
-        chunks = _pyav_chunks(path, info, targets, size, chunk, end=end, seek=start > 0, large=large)
-        for frames in _watched(chunks, timeout):
-            yield frames
-            last = frames[-1].timestamp
-    except _Stalled:
-        raise MediaError(path, f"cannot be decoded: the decoder made no progress for {timeout:g} s") from None
-    except av.FFmpegError as exc:
-        if last is None and start <= 0:
-            raise MediaError(path, f"cannot be decoded: {reason(exc)}") from None
-        log.warning("%s: PyAV cannot go on after %.3f s (%s)", path, last if last is not None else start, reason(exc))
+    for keyonly in (True, False) if keyed else (False,):
+        if last is not None:
+            targets = targets[bisect.bisect_right(targets, last + SLACK):]
+            if not targets:
+                return
+        try:
+            chunks = _pyav_chunks(path, info, targets, size, chunk, end=end, seek=start > 0 or last is not None,
+                                  large=large, keyframes=keyonly, loop_filter=not skip_loop_filter or keyonly,
+                                  gap=_keyframe_gap(fps, info))
+            for frames in _watched(chunks, timeout):
+                yield frames
+                last = frames[-1].timestamp
+        except _NotKeyframes as exc:
+            log.warning("%s: %s; decoding every reference frame from %s", path, exc,
+                        "the start" if last is None else f"{last:.3f} s")
+            continue
+        except _Stalled:
+            raise MediaError(path, f"cannot be decoded: the decoder made no progress for {timeout:g} s") from None
+        except av.FFmpegError as exc:
+            if last is None and start <= 0:
+                raise MediaError(path, f"cannot be decoded: {reason(exc)}") from None
+            log.warning("%s: PyAV cannot go on after %.3f s (%s)", path, last if last is not None else start,
+                        reason(exc))
+        break
     if last is None and start > 0:
         return  # a later span of a damaged file: nothing of it decodes (the first span tells the file is bad)
     if last is None:
@@ -167,6 +197,61 @@ def large_size(info: VideoInfo, short_side: int, large_side: int) -> tuple[int, 
     side; None when that is not larger than ``short_side`` (or ``large_side`` is 0)."""
     side = min(large_side, min(info.display_width, info.display_height))
     return display_size(info, side) if large_side > 0 and side > short_side else None
+
+
+def _keyframe_gap(fps: float, info: VideoInfo) -> float:
+    """The longest keyframe gap (s) at which keyframes alone serve as the samples (one frame of slack)."""
+    return KEYFRAME_PERIODS / fps + 1.5 / max(info.fps, 1.0)
+
+
+def keyframes_dense(path: str | os.PathLike, fps: float, info: VideoInfo) -> bool:
+    """Whether no two keyframes of the video stream (nor the last one and the end) lie more than
+    :data:`KEYFRAME_PERIODS` sample periods apart. Read from the seek index where it lists every
+    frame (MP4/MOV: instant), else from the packets' key flags (demuxing only, stopping at the first
+    long gap)."""
+    limit = _keyframe_gap(fps, info)
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            stream = video_stream(container)
+            unit = float(stream.time_base)
+            index = stream.index_entries
+            if len(index) >= max(2, 0.9 * info.frame_count):
+                stamps = (e.timestamp for e in index if e.is_keyframe)
+            else:
+                stamps = (p.pts if p.pts is not None else p.dts for p in container.demux(stream)
+                          if p.is_keyframe and (p.pts is not None or p.dts is not None))
+            first = prev = None
+            for ts in stamps:
+                t = ts * unit
+                if prev is not None and t - prev > limit:
+                    return False
+                first = t if first is None else first
+                prev = t
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        log.info("%s: cannot read its keyframes (%s); decoding every reference frame", path, reason(exc))
+        return False
+    return prev is not None and info.duration - (prev - first) <= limit
+
+
+class _NotKeyframes(Exception):
+    """A keyframe-only decode delivered something that cannot stand in for the samples."""
+
+
+def _keyframes_only(ordered: Iterator[tuple[float, av.VideoFrame]], gap: float, duration: float):
+    """Pass keyframes through, verified as seeks are: each must be a key picture, not flagged
+    corrupt, within ``gap`` s of the one before, the last within ``gap`` of ``duration`` (else
+    :class:`_NotKeyframes`). An intra-refresh stream, for one, flags keyframes that the decoder
+    does not deliver alone."""
+    prev = None
+    for t, frame in ordered:
+        if not frame.key_frame or frame.is_corrupt:
+            raise _NotKeyframes(f"the keyframe at {t:.3f} s decodes {'corrupt' if frame.is_corrupt else 'as a non-key picture'}")
+        if prev is not None and t - prev > gap:
+            raise _NotKeyframes(f"no keyframe decodes between {prev:.3f} and {t:.3f} s")
+        prev = t
+        yield t, frame
+    if prev is None or duration - prev > gap:
+        raise _NotKeyframes(f"no keyframe decodes after {prev or 0:.3f} s of {duration:.3f} s")
 
 
 def _decord_chunks(path: str, targets: list[float], size: tuple[int, int], chunk: int) -> Iterator[list[Frame]]:
@@ -197,6 +282,7 @@ def _keyframes_agree(path: str, reader: decord.VideoReader) -> bool:
 def _pyav_chunks(
     path: str, info: VideoInfo, targets: list[float], size: tuple[int, int], chunk: int,
     *, end: float | None = None, seek: bool = False, large: tuple[int, int] | None = None,
+    keyframes: bool = False, loop_filter: bool = True, gap: float = math.inf,
 ) -> Iterator[list[Frame]]:
     if not targets:
         return
@@ -207,9 +293,15 @@ def _pyav_chunks(
             threads = _thread_cap(info)
             if threads is not None:
                 stream.codec_context.thread_count = threads
-            if info.container != "avi":
+            if keyframes:
+                stream.codec_context.skip_frame = "NONKEY"
+            elif info.container != "avi":
                 stream.codec_context.skip_frame = "NONREF"
+            if not loop_filter:
+                stream.codec_context.options = {"skip_loop_filter": "all"}
             ordered = _presentation_order(path, container, stream, info.fps)
+            if keyframes:
+                ordered = _keyframes_only(ordered, gap, info.duration)
             if margin is not None:
                 if not _seek(container, stream, targets[0] - margin):
                     continue

@@ -17,6 +17,10 @@ Backends (``backend="auto"`` picks the first that works):
 - ``"torch"``: the reference, channels-last, ``torch.inference_mode``; used on CUDA when
   onnxruntime has no CUDA provider, and whenever the export or its check fails.
 
+``int8=True`` (CPU, ONNX backend; ``VIDSEARCH_SEMANTIC_INT8``): the export quantised to int8 by
+:mod:`vidsearch.models.quantise` (made on first use, cached beside the export): 1.7x the speed,
+features at a mean cosine of 0.985 to the float ones.
+
 Constructing an embedder loads the model (and exports it on first use: ~5 s); the loaded model
 is shared by every instance in the process.
 """
@@ -208,9 +212,16 @@ def _onnx_file(cache_dir: str, weights: str) -> str:
     return str(path)
 
 
-def _onnx_runner(device: str, weights: str, cache_dir: str) -> Runner:
+@functools.lru_cache(maxsize=None)
+def _int8_file(cache_dir: str, weights: str) -> str:
+    from .quantise import quantised
+
+    return str(quantised(Path(_onnx_file(cache_dir, weights)), Path(cache_dir), 224, 224))
+
+
+def _onnx_runner(device: str, weights: str, cache_dir: str, int8: bool = False) -> Runner:
     with _lock:
-        path = _onnx_file(cache_dir, weights)
+        path = _int8_file(cache_dir, weights) if int8 else _onnx_file(cache_dir, weights)
     session = ort_session(path, device)
 
     def run(batch: np.ndarray):
@@ -249,6 +260,7 @@ class SemanticEmbedder:
         crop: str = "center",
         backend: str = "auto",
         cache_dir: str | os.PathLike | None = None,
+        int8: bool = False,
     ):
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -266,9 +278,10 @@ class SemanticEmbedder:
         cache = str(Path(cache_dir) if cache_dir is not None else default_cache_dir())
         chosen = _auto_backend(self.device) if backend == "auto" else backend
         self._run: Runner
+        self.int8 = bool(int8) and self.device == "cpu" and chosen == "onnx"  # (QDQ int8 is for CPUs)
         if chosen == "onnx":
             try:
-                self._run = _onnx_runner(self.device, weights, cache)
+                self._run = _onnx_runner(self.device, weights, cache, self.int8)
             except ModelUnavailable:
                 raise
             except Exception as exc:
@@ -277,13 +290,14 @@ class SemanticEmbedder:
                 log.warning("EfficientNet ONNX export unavailable (%s: %s); running it in torch (slower)",
                             type(exc).__name__, exc)
                 chosen = "torch"
+                self.int8 = False
         if chosen == "torch":
             self._run = _torch_runner(self.device, weights)
         self.backend = chosen
 
     def __repr__(self) -> str:
         return (f"SemanticEmbedder(device={self.device!r}, batch_size={self.batch_size}, "
-                f"size={self.size}, backend={self.backend!r})")
+                f"size={self.size}, backend={self.backend!r}, int8={self.int8})")
 
     def prepare(self, image) -> np.ndarray:
         """The image as the model sees it: ``size`` x ``size`` x 3 uint8."""

@@ -44,7 +44,7 @@ class Encoders:
                 from vidsearch.models.efficientnet import SemanticEmbedder
 
                 self._semantic = SemanticEmbedder(device=pick_device(self.settings.device),
-                                                  batch_size=self.settings.batch_size)
+                                                  batch_size=self.settings.batch_size, int8=self.settings.semantic_int8)
             return self._semantic
 
     @property
@@ -105,7 +105,7 @@ class Encoders:
                     else:
                         from vidsearch.models.ocr import TesseractReader
 
-                        self._ocr = TesseractReader()
+                        self._ocr = TesseractReader(retry_inverted=self.settings.ocr_retry_inverted)
                 except ModelUnavailable as exc:  # not installed: index without on-screen text
                     import logging
 

@@ -194,7 +194,8 @@ class OcrJob:
             listing = Path(self.tmp.name) / "pages.txt"
             listing.write_text("\n".join(paths) + "\n")
             env = {**os.environ, "OMP_THREAD_LIMIT": "1"}  # one thread: it runs beside the encoders
-            self.proc = subprocess.Popen([reader.exe, str(listing), "-", "--psm", "6", "-l", reader.lang, "tsv"],
+            extra = [] if reader.retry_inverted else ["-c", "tessedit_do_invert=0"]
+            self.proc = subprocess.Popen([reader.exe, str(listing), "-", "--psm", "6", "-l", reader.lang, *extra, "tsv"],
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         except BaseException:
             self.tmp.cleanup()
@@ -241,8 +242,12 @@ class TesseractReader:
     """``read(images) -> list[str]``: the text found in each image (lower-case words, may be '');
     ``start(images)`` runs the same read in the background and returns an :class:`OcrJob`."""
 
-    def __init__(self, *, scale: float = 2.0, min_conf: float = 60.0, lang: str = "eng", timeout: float = 60.0):
+    def __init__(self, *, scale: float = 2.0, min_conf: float = 60.0, lang: str = "eng", timeout: float = 60.0,
+                 retry_inverted: bool = True):
         self.exe = tesseract_path()
+        # Tesseract reads a word again inverted when unsure; the crops are already dark on light, and
+        # without that retry it took 35% less CPU on the busy 720p video (docs/benchmarks.md)
+        self.retry_inverted = bool(retry_inverted)
         self.scale = float(scale)
         self.min_conf = float(min_conf)
         self.lang = lang
