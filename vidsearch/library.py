@@ -149,7 +149,7 @@ class Library:
         wall_after, wall_before (seconds since the epoch, recordings with a known start)."""
         from vidsearch.search.text import search_text
 
-        kw.setdefault("taught", self.watchlists.taught())
+        kw.setdefault("taught", self.watchlists.taught(store=self.store, catalog=self.catalog))
         return search_text(text, encoders=self.encoders, store=self.store, catalog=self.catalog,
                            settings=self.settings, limit=limit, **kw)
 

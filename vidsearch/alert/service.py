@@ -196,9 +196,11 @@ class Watchlists:
         return float(teach.score_frames(w.model, {n: v[inside] for n, v in vecs.items()}).max())
 
     # -- taught words -------------------------------------------------------------------------
-    def taught(self) -> dict:
+    def taught(self, *, store=None, catalog=None) -> dict:
+        """The taught words for text search (``store``/``catalog``: the caller's view of them)."""
         lib = self.lib
-        return taught_searchers(self.store.list(), store=lib.store, catalog=lib.catalog, settings=lib.settings)
+        return taught_searchers(self.store.list(), store=store or lib.store, catalog=catalog or lib.catalog,
+                                settings=lib.settings)
 
 
 def _moments_field(name: str, value, *, need: bool) -> list[dict]:
