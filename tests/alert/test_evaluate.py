@@ -8,7 +8,7 @@ def test_an_image_watchlist_alerts_once_on_the_video_with_the_footage(footage, e
     lib = open_library(data, encoders)
     try:
         w = lib.watchlists.add("fractal", "image", image=str(footage.still))
-        assert w.threshold == 0.30 and w.threshold_source == "default" and w.vectors["copy"].shape == (512,)
+        assert w.threshold == 0.40 and w.threshold_source == "default" and w.vectors["copy"].shape == (512,)
         results = {r.path: r for r in lib.ingest([footage.a, footage.b])}
         assert all(r.status == "indexed" for r in results.values())
         alerts = lib.watchlists.alerts()
@@ -67,5 +67,16 @@ def test_a_word_taught_by_example_is_found_by_text_search(footage, encoders):
     lib = open_library(footage.tmp / "data", encoders)  # the word survives a restart
     try:
         assert "our test card" in lib.watchlists.taught()
+    finally:
+        lib.close()
+    from vidsearch.snapshot import create_snapshot, restore_snapshot
+
+    snap = create_snapshot(lib.settings, name="words")  # and a snapshot restored elsewhere
+    other = lib.settings.with_(data_dir=footage.tmp / "restored")
+    restore_snapshot(other, snap.path)
+    lib = open_library(footage.tmp / "restored", encoders)
+    try:
+        w = lib.watchlists.get("our test card")  # its model, and the threshold its wrong mark raised
+        assert "our test card" in lib.watchlists.taught() and w.threshold_source == "marks" and "w_copy" in w.model
     finally:
         lib.close()

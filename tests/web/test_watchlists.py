@@ -41,7 +41,7 @@ def test_watchlist_lifecycle_through_the_api(keyed):
     assert r.status in (400, 415), r.body
     r = live.post_form("/api/v1/watchlists", {"name": "fractal"}, files, headers=KEY)
     assert r.status == 201, r.body
-    assert r.json["kind"] == "image" and r.json["threshold"] == 0.3 and r.json["alerts"] == 0
+    assert r.json["kind"] == "image" and r.json["threshold"] == 0.4 and r.json["alerts"] == 0
     r = live.post_json("/api/v1/watchlists", {"name": "bad", "kind": "text"}, headers=KEY)
     assert r.status == 400 and r.json["error"]["code"] == "bad_text"
 

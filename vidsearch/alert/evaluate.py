@@ -22,6 +22,7 @@ from vidsearch.search.confidence import confidence, levels
 from vidsearch.search.moment import build_moments
 
 MAX_PER_VIDEO = 50  # moments of one video one watchlist can alert on
+VOTE_SIM = 0.4  # vidsearch.search.clip.FrameVotes.min_sim
 
 
 def needed_vectors(watchlists: list[Watchlist]) -> list[str]:
@@ -94,12 +95,17 @@ def _clip_moments(w: Watchlist, frames: VideoFrames, lib) -> list[Moment]:
     s = lib.settings
     period = 1.0 / s.sample_fps
     ref_track = Track.keyframes(np.array([h.timestamp for h in frames.hits]), period, end=rec.duration)
+    v = w.vectors
+    sim = v["copy"].astype(np.float32) @ copy.T
+    # as clip search's candidate stage (FrameVotes): only a video that at least two informative
+    # query frames hit at VOTE_SIM or more is aligned
+    voters = int((sim[v["informative"].astype(bool)].max(axis=1, initial=-1.0) >= VOTE_SIM).sum())
+    if voters < min(2, int(v["informative"].sum())):
+        return []
     if frames.informative is None:  # once per video, shared by its clip watchlists
         frames.informative = informative_mask(copy, lib.encoders.copy, frame_shape(rec.width, rec.height, s.frame_size))
     ref_info = frames.informative
-    v = w.vectors
     q_track = Track.regular(v["times"], float(v["period"][0]), end=float(v["duration"][0]))
-    sim = v["copy"].astype(np.float32) @ copy.T
     sim[~v["informative"].astype(bool), :] = np.nan
     sim[:, ~ref_info] = np.nan
     out = []

@@ -85,7 +85,7 @@ class Watchlists:
             w.query = {"examples": pos, "negatives": neg, "method": method}
             default = self._fit(w)
             threshold = default if threshold is None else threshold
-        w.threshold = float(levels(kind).floor if threshold is None else threshold)
+        w.threshold = float(default_threshold(kind) if threshold is None else threshold)
         w.threshold_source = "default" if threshold is None or kind == "examples" and threshold == default else "set"
         return self.store.add(w)
 
@@ -201,6 +201,14 @@ class Watchlists:
         lib = self.lib
         return taught_searchers(self.store.list(), store=store or lib.store, catalog=catalog or lib.catalog,
                                 settings=lib.settings)
+
+
+def default_threshold(kind: str) -> float:
+    """An alert is a claim that the footage appeared: the kind's calibrated *same footage* level
+    where it has one (image, region 0.40; clip 0.63), else its floor (text). On the shared clips, at
+    the same recall, the clip floor (0.30) gave 9 false alerts and 0.63 none (docs/watchlists.md)."""
+    lv = levels(kind)
+    return lv.same if lv.same is not None else lv.floor
 
 
 def _moments_field(name: str, value, *, need: bool) -> list[dict]:
