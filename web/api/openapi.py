@@ -73,6 +73,10 @@ SCHEMAS: dict = {
     "WatchlistList": {"type": "object", "required": ["watchlists"],
                       "properties": {"watchlists": {"type": "array", "items": {"$ref": "#/components/schemas/Watchlist"}}}},
     "Alert": _ALERT,
+    "MarkedMoment": {"type": "object", "description": "a backtest match (or an alert's moment) being marked",
+                     "properties": {"video_id": {"type": "string"}, "start": {"type": "number"},
+                                    "end": {"type": "number"}, "timestamp": {"type": "number"},
+                                    "score": {"type": "number"}}},
     "AlertList": {"type": "object", "required": ["alerts"],
                   "properties": {"alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}}}},
     "Backtest": {"type": "object", "required": ["matches", "per_day"],
@@ -561,9 +565,7 @@ def build_document(max_query_mb: float, max_upload_mb: float) -> dict:
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["right"], "properties": {
                         "right": {"type": "boolean"}, "alert_id": {"type": "integer"},
-                        "moment": {"type": "object", "properties": {
-                            "video_id": {"type": "string"}, "start": {"type": "number"}, "end": {"type": "number"},
-                            "timestamp": {"type": "number"}, "score": {"type": "number"}}}}}}}},
+                        "moment": _ref("MarkedMoment")}}}}},
                 "responses": {"200": _json(_ref("Watchlist"), "the watchlist, re-fitted"),
                               "400": _error("a bad mark"), "401": _error("the API key is missing or wrong"),
                               "404": _error("no such watchlist")},

@@ -216,9 +216,15 @@ def mark(name: str):
 def list_alerts():
     name = request.args.get("watchlist") or None
     since = _when("since", request.args.get("since"))
-    limit = _number("limit", request.args.get("limit"))
-    if limit is not None and not (1 <= limit <= 1000 and float(limit).is_integer()):
-        raise _bad("limit", "a whole number from 1 to 1000")
+    raw = request.args.get("limit")
+    limit = None
+    if raw is not None:
+        try:
+            limit = int(raw)
+        except ValueError:
+            raise _bad("limit", f"{raw!r} is not a whole number from 1 to 1000") from None
+        if not 1 <= limit <= 1000:
+            raise _bad("limit", "a whole number from 1 to 1000")
     with library().use() as lib:
         if name is not None:
             _named(lib, name)
