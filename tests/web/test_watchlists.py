@@ -64,9 +64,19 @@ def test_watchlist_lifecycle_through_the_api(keyed):
     r = live.request("POST", "/api/v1/watchlists/fractal/marks", body, {"Content-Type": "application/json", **KEY})
     assert r.status == 200 and r.json["marks"]["precision"] == 1.0
 
+    vid = done["video_id"]  # a word taught by example moments is a word of the API's text search
+    r = live.post_json("/api/v1/watchlists", {"name": "our test card", "kind": "examples",
+                                              "examples": [{"video_id": vid, "start": 6.0, "end": 7.5}]}, headers=KEY)
+    assert r.status == 201 and r.json["kind"] == "examples", r.body
+    top = live.post_json("/api/v1/search", {"text": "our test card", "limit": 3}).json["results"][0]
+    assert top["video_id"] == vid and top["why"] == ["taught: our test card"]
+    r = live.post_json("/api/v1/watchlists", {"name": "x", "kind": "examples", "examples": [{"video_id": vid}]},
+                       headers=KEY)
+    assert r.status == 400 and r.json["error"]["code"] == "bad_examples"
+
     page = live.request("GET", "/watchlists")
     assert page.status == 200 and b"watchlists.js" in page.body and b'aria-current="page"' in page.body
     assert live.request("DELETE", "/api/v1/watchlists/fractal").status == 401
     assert live.request("DELETE", "/api/v1/watchlists/fractal", headers=KEY).status == 200
-    assert live.request("GET", "/api/v1/watchlists").json == {"watchlists": []}
+    assert [w["name"] for w in live.request("GET", "/api/v1/watchlists").json["watchlists"]] == ["our test card"]
     assert live.request("GET", "/api/v1/watchlists/fractal").status == 404

@@ -72,9 +72,13 @@ def score_frames(model: dict[str, np.ndarray], vectors: dict[str, np.ndarray]) -
     mean cosine (prototype)."""
     method = str(model["method"][0])
     if method == "prototype":
-        names = [n for n in FEATURES if f"p_{n}" in model]
+        names = [n for n in FEATURES if f"p_{n}" in model and n in vectors]
+        if not names:
+            return np.zeros(0, np.float32)
         return np.mean([np.asarray(vectors[n], np.float32) @ model[f"p_{n}"] for n in names], axis=0)
-    names = [n for n in FEATURES if f"w_{n}" in model]
+    names = [n for n in FEATURES if f"w_{n}" in model and n in vectors]  # a vector the video lacks counts 0
+    if not names:
+        return np.zeros(len(next(iter(vectors.values()), [])), np.float32)
     z = sum(np.asarray(vectors[n], np.float32) @ model[f"w_{n}"] for n in names) + float(model["bias"][0])
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
@@ -109,6 +113,7 @@ def gather(store, catalog, examples: list[dict], negatives: list[dict], *, seed:
     neg = {n: [] for n in names}
     bg = {n: [] for n in names}
     videos = [r.id for r in catalog.list("indexed")]
+    missing: set[str] = set()
     for vid in videos:
         hits, vecs = store.frame_vectors(vid, names)
         if not hits:
@@ -118,11 +123,16 @@ def gather(store, catalog, examples: list[dict], negatives: list[dict], *, seed:
         rest = np.flatnonzero(~p & ~q)
         share = max(1, BACKGROUND // max(1, len(videos)))
         rest = rng.choice(rest, size=min(len(rest), share), replace=False) if len(rest) else rest
+        missing.update(n for n in names if n not in vecs)
         for n in names:
-            pos[n].append(vecs[n][p])
-            neg[n].append(vecs[n][q])
-            neg[n].append(vecs[n][rest])
-            bg[n].append(vecs[n][rest])
+            if n in vecs:
+                pos[n].append(vecs[n][p])
+                neg[n].append(vecs[n][q])
+                neg[n].append(vecs[n][rest])
+                bg[n].append(vecs[n][rest])
+    names = [n for n in names if n not in missing]  # only vectors every indexed video has
+    if not names:
+        raise ValueError("examples: the indexed videos share no stored vector to learn from")
     cat = {k: {n: (np.concatenate(v[n]) if v[n] else np.zeros((0, store.dims[n]), np.float32)) for n in names}
            for k, v in (("pos", pos), ("neg", neg), ("bg", bg))}
     if not len(cat["pos"][names[0]]):

@@ -279,7 +279,10 @@ _HIT_FIELDS = ("video_id", "t", "segment", "until")
 
 
 def frames_with_vectors(records, names: list[str]) -> tuple[list[FrameHit], dict[str, np.ndarray]]:
-    """``(hits, {name: (N, dim)})`` from scrolled records (``.payload``, ``.vector`` dict), by time."""
+    """``(hits, {name: (N, dim)})`` from scrolled records (``.payload``, ``.vector`` dict), by time.
+    A name that no record has (e.g. ``semantic`` of a video indexed without it) is left out."""
+    records = list(records)
+    names = [n for n in names if any(isinstance(r.vector, dict) and r.vector.get(n) is not None for r in records)]
     rows = []
     for r in records:
         vecs = r.vector if isinstance(r.vector, dict) else {}
