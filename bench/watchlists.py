@@ -40,6 +40,7 @@ EDITS = ["jpeg_q30", "crop70", "grayscale", "caption"]
 POSITIONS = (0.25, 0.5, 0.75)
 CLIP_S = 3.0
 TOL = 1.5
+FLOOR = 0.30  # the image and clip floors (vidsearch/search/confidence.py)
 # taught words: (file, scene start, end, name, plain text description)
 WORDS = [
     ("testvideo.mp4", 7.1, 11.9, "our deer shot", "a deer among trees"),
@@ -169,10 +170,11 @@ def main() -> None:
     made = []
     for i, q in enumerate(queries):
         name = f"q{i:03d} {q['source']} {q['kind']} {q['edit']}"
+        # at the floor, so that every threshold above it can be judged from the alerts' scores
         if q["kind"] == "image":
-            w = lib.watchlists.add(name, "image", image=str(q["file"]))
+            w = lib.watchlists.add(name, "image", image=str(q["file"]), threshold=FLOOR)
         else:
-            w = lib.watchlists.add(name, "clip", clip=q["file"])
+            w = lib.watchlists.add(name, "clip", clip=q["file"], threshold=FLOOR)
         made.append((w, q))
     create_s = time.perf_counter() - t0
     log(f"{len(made)} watchlists made in {create_s:.1f} s")

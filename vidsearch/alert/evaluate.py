@@ -64,12 +64,16 @@ def match_video(w: Watchlist, frames: VideoFrames, *, lib) -> list[Moment]:
         copy = frames.vectors.get("copy")
         if copy is None or not len(copy):
             return []
-        scores = copy @ w.vectors["copy"].astype(np.float32)
+        scores = copy @ w.vectors["copy"]
+        if float(scores.max()) < w.threshold:  # most watchlists on most videos: nothing to build
+            return []
         return moments_of(frames.scored(scores), floor=w.threshold, catalog=lib.catalog, settings=lib.settings)
     if w.kind == "examples":
         if not frames.hits:
             return []
         scores = score_frames(w.model, frames.vectors)
+        if not len(scores) or float(scores.max()) < w.threshold:
+            return []
         out = moments_of(frames.scored(scores), floor=w.threshold, catalog=lib.catalog, settings=lib.settings)
         for m in out:
             m.extra["why"] = [f"taught: {w.name}"]
@@ -96,7 +100,7 @@ def _clip_moments(w: Watchlist, frames: VideoFrames, lib) -> list[Moment]:
     period = 1.0 / s.sample_fps
     ref_track = Track.keyframes(np.array([h.timestamp for h in frames.hits]), period, end=rec.duration)
     v = w.vectors
-    sim = v["copy"].astype(np.float32) @ copy.T
+    sim = v["copy"] @ copy.T
     # as clip search's candidate stage (FrameVotes): only a video that at least two informative
     # query frames hit at VOTE_SIM or more is aligned
     voters = int((sim[v["informative"].astype(bool)].max(axis=1, initial=-1.0) >= VOTE_SIM).sum())
