@@ -127,13 +127,15 @@ class Watchlists:
             if not watchlists:
                 return []
             written = []
-            for w, a in check_video(self.lib, watchlists, video_id):
-                saved = self.store.add_alert(w, a)
-                if saved is None:
-                    continue
-                written.append(saved)
-                if w.webhook:
-                    self.store.enqueue(w, saved, alert_body(saved, w))
+            found = check_video(self.lib, watchlists, video_id)
+            with self.store.batch():  # a video's alerts and deliveries: one disk sync
+                for w, a in found:
+                    saved = self.store.add_alert(w, a)
+                    if saved is None:
+                        continue
+                    written.append(saved)
+                    if w.webhook:
+                        self.store.enqueue(w, saved, alert_body(saved, w))
             if any(self.store.get(a.watchlist).webhook for a in written):
                 self.deliverer.wake()
             return written

@@ -276,6 +276,23 @@ class WatchlistStore:
             return True
 
     # -- alerts ------------------------------------------------------------------------------
+    def batch(self):
+        """One transaction (one disk sync) around several writes: ``with store.batch(): ...``."""
+        from contextlib import contextmanager
+
+        @contextmanager
+        def tx():
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+
+        return tx()
+
     def add_alert(self, w: Watchlist, a: Alert) -> Alert | None:
         """Write the alert; None when this moment already alerted (same key, or inside an earlier
         alert's span of this watchlist and video)."""
