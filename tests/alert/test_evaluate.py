@@ -80,3 +80,31 @@ def test_a_word_taught_by_example_is_found_by_text_search(footage, encoders):
         assert "our test card" in lib.watchlists.taught() and w.threshold_source == "marks" and "w_copy" in w.model
     finally:
         lib.close()
+
+
+def test_videos_the_workers_finished_are_checked_when_the_library_takes_them_in(footage, encoders):
+    """With Celery workers the video is indexed elsewhere; the job records name it on sync."""
+    data = footage.tmp / "data"
+    lib = open_library(data, encoders)
+    try:
+        lib.watchlists.add("fractal", "image", image=str(footage.still))
+        lib.runner.on_indexed = None  # as a worker writes it: no check in that process
+        [r] = list(lib.ingest([footage.a]))
+        assert lib.watchlists.alerts() == []
+    finally:
+        lib.close()
+
+    class FinishedJobs:  # the edge of the world: Redis's job records (workers.owner.RedisJobs)
+        def sync(self, catalog):
+            return [r.video_id]
+
+        def forget(self, video_id):
+            pass
+
+    from vidsearch.library import Library
+
+    lib = Library(lib.settings, encoders=encoders, jobs=FinishedJobs())
+    try:
+        assert [a.video_id for a in lib.watchlists.alerts()] == [r.video_id]
+    finally:
+        lib.close()
