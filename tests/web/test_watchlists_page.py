@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.test_browser import By, WebDriverWait, browser  # noqa: F401 -- the shared Chromium fixture
+from tests.web import test_browser
+from tests.web.test_browser import By, WebDriverWait
+
+browser = test_browser.browser  # the shared Chromium fixture
 
 
-def test_add_backtest_and_play_a_match(browser, live):  # noqa: F811
+def test_add_backtest_and_play_a_match(browser, live):
     png = live.videos["a"].parent / "a_3s.png"
     browser.get(live.url + "/watchlists")
     browser.find_element(By.NAME, "name").send_keys("card")
