@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--threads", type=int, default=8)
 
+    from vidsearch.alert.cli import add_parsers as _watchlist_parsers
+
+    _watchlist_parsers(sub)
+
     from vidsearch.models.train_temporal import add_arguments as _train_temporal_arguments
 
     _train_temporal_arguments(sub.add_parser(
@@ -383,6 +387,10 @@ def main(argv: list[str] | None = None) -> int:
 
             lib = connect(settings, locked)
         with lib:
+            if args.command in ("watchlist", "alerts"):
+                from vidsearch.alert.cli import run as _watchlists
+
+                return _watchlists(lib, args)
             return {"ingest": cmd_ingest, "search": cmd_search, "videos": cmd_videos,
                     "delete": cmd_delete, "dedup": cmd_dedup, "export": cmd_export}[args.command](lib, args)
     except (ConfigError, StoreLocked, MediaError, ValueError, RemoteError, LowDiskSpace) as exc:

@@ -43,8 +43,8 @@ def check_export_span(start: float, end: float, max_s: float) -> None:
 class JobRecords(Protocol):
     """The distributed ingestion's job records (``workers.owner.RedisJobs`` with a broker)."""
 
-    def sync(self, catalog: Catalog) -> int:
-        """Take the finished jobs into the catalog."""
+    def sync(self, catalog: Catalog) -> list[str]:
+        """Take the finished jobs into the catalog; the videos they finished indexing."""
 
     def forget(self, video_id: str) -> None:
         """A deleted video: the workers must index it again when asked."""
@@ -70,9 +70,13 @@ class Library:
             self._release()
             raise
         self.encoders = encoders or Encoders(settings)
-        self.runner = IngestRunner(settings, self.catalog, self.store, self.encoders)
+        from vidsearch.alert.service import Watchlists
+
+        self.watchlists = Watchlists(self)
+        self.runner = IngestRunner(settings, self.catalog, self.store, self.encoders,
+                                   on_indexed=self.watchlists.on_indexed)
         if jobs is not None:  # distributed ingestion: take in what the workers finished
-            jobs.sync(self.catalog)
+            self.check_synced(jobs.sync(self.catalog))
         for video_id in self.catalog.pending_deletes():  # a process died while deleting it
             self._purge(video_id)
 
@@ -99,7 +103,14 @@ class Library:
             self._lock.release()
             self._lock = None
 
+    def check_synced(self, synced) -> None:
+        """Videos the workers finished (``jobs.sync``'s answer, when it names them): check them
+        against the watchlists, as the in-process ingest does."""
+        for video_id in synced if isinstance(synced, (list, tuple, set)) else ():
+            self.watchlists.on_indexed(video_id)
+
     def close(self) -> None:
+        self.watchlists.close()
         self.store.close()
         self.catalog.close()
         self._release()
@@ -188,6 +199,7 @@ class Library:
         wall_after, wall_before (seconds since the epoch, recordings with a known start)."""
         from vidsearch.search.text import search_text
 
+        kw.setdefault("taught", self.watchlists.taught(store=self.store, catalog=self.catalog))
         return search_text(text, encoders=self.encoders, store=self.store, catalog=self.catalog,
                            settings=self.settings, limit=limit, **kw)
 

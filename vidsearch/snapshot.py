@@ -10,6 +10,9 @@
     ``by_status``, ``frames`` and ``segments`` (points in the store), ``thumbnails`` (files).
 ``catalog.sqlite``
     a copy made with SQLite's backup API (one file, no WAL).
+``watchlists.sqlite``
+    the watchlists (with their taught words), alerts, marks and webhook queue, when there are any
+    (a backup copy, as the catalog's).
 ``qdrant/...``
     the embedded Qdrant Edge shards, copied while no process has them open.
 ``thumbnails/<video id>/<segment>.jpg``
@@ -62,9 +65,11 @@ MANIFEST = "manifest.json"
 CATALOG = "catalog.sqlite"
 QDRANT = "qdrant"
 THUMBNAILS = "thumbnails"
+WATCHLISTS = "watchlists.sqlite"
 SNAPSHOTS = "snapshots"
 SIZE_KEY = "VIDSEARCH.size"  # PAX header: the file's length when its zero tail was left out
-INDEX_ENTRIES = (CATALOG, f"{CATALOG}-wal", f"{CATALOG}-shm", f"{CATALOG}-journal", QDRANT, THUMBNAILS)
+INDEX_ENTRIES = (CATALOG, f"{CATALOG}-wal", f"{CATALOG}-shm", f"{CATALOG}-journal", QDRANT, THUMBNAILS,
+                 WATCHLISTS, f"{WATCHLISTS}-wal", f"{WATCHLISTS}-shm")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _BLOCK = 1 << 20
 
@@ -227,7 +232,12 @@ def create_snapshot(settings: Settings, *, name: str | None = None) -> SnapshotI
             finally:
                 dst.close()
                 src.close()
-            members = [(CATALOG, catalog_copy), *_files(settings.qdrant_path, QDRANT),
+            members = [(CATALOG, catalog_copy)]
+            if settings.watchlists_path.exists():
+                watch_copy = Path(tmp) / WATCHLISTS
+                _backup(settings.watchlists_path, watch_copy)
+                members.append((WATCHLISTS, watch_copy))
+            members += [*_files(settings.qdrant_path, QDRANT),
                        *_files(settings.thumbnails_dir, THUMBNAILS)]
             now = time.time()
             manifest = {
@@ -252,6 +262,17 @@ def create_snapshot(settings: Settings, *, name: str | None = None) -> SnapshotI
     finally:
         lock.release()
     return SnapshotInfo(path, manifest)
+
+
+def _backup(src_path: Path, dst_path: Path) -> None:
+    """A one-file copy of a live SQLite database (its backup API; no WAL)."""
+    src, dst = sqlite3.connect(src_path), sqlite3.connect(dst_path)
+    try:
+        src.backup(dst)
+        dst.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        dst.close()
+        src.close()
 
 
 def _write_tar(path: Path, manifest: dict, members: list[tuple[str, Path]]) -> None:
@@ -333,7 +354,7 @@ def find_snapshot(settings: Settings, name_or_path: str | os.PathLike) -> Path:
 # -- restore -----------------------------------------------------------------------------------
 def _member_path(name: str) -> PurePosixPath:
     p = PurePosixPath(name)
-    if p.is_absolute() or ".." in p.parts or not p.parts or p.parts[0] not in (MANIFEST, CATALOG, QDRANT, THUMBNAILS):
+    if p.is_absolute() or ".." in p.parts or not p.parts or p.parts[0] not in (MANIFEST, CATALOG, QDRANT, THUMBNAILS, WATCHLISTS):
         raise SnapshotError(f"the snapshot has an unexpected member {name!r}: refusing it")
     return p
 
@@ -444,7 +465,7 @@ def restore_snapshot(settings: Settings, name_or_path: str | os.PathLike, *, for
                 for p in present:
                     os.rename(p, aside / p.name)
                     moved_out.append(p)
-                for entry in (CATALOG, QDRANT, THUMBNAILS):
+                for entry in (CATALOG, QDRANT, THUMBNAILS, WATCHLISTS):
                     if (staged / entry).exists():
                         os.rename(staged / entry, data / entry)
                         moved_in.append(data / entry)

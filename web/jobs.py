@@ -242,7 +242,13 @@ class JobQueue:
             from vidsearch.ingest.runner import IngestRunner
 
             a = self._access
-            self._runner = IngestRunner(a.settings, a.guarded("catalog"), a.guarded("store"), a.encoders)
+            def check(video_id: str) -> None:  # the watchlists check the new video, under the library's lock
+                with a.use() as lib:
+                    if getattr(lib, "watchlists", None) is not None:
+                        lib.watchlists.on_indexed(video_id)
+
+            self._runner = IngestRunner(a.settings, a.guarded("catalog"), a.guarded("store"), a.encoders,
+                                        on_indexed=check)
         return self._runner
 
     def _work(self) -> None:

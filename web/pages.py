@@ -1,4 +1,4 @@
-"""Server-rendered pages: search, dedup and library (plain HTML + a little JS each)."""
+"""Server-rendered pages: search, dedup, library and watchlists (plain HTML + a little JS each)."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
@@ -27,3 +27,8 @@ def library_page():
     return render_template("library.html", active="library", videos=videos,
                            api_key_required=bool(settings.api_key), max_upload_mb=settings.max_upload_mb,
                            max_upload_bytes=current_app.config["VIDSEARCH_MAX_UPLOAD"])
+
+
+@bp.get("/watchlists")
+def watchlists_page():
+    return render_template("watchlists.html", active="watchlists", api_key_required=bool(library().settings.api_key))

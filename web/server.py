@@ -199,7 +199,13 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int = 8)
         if settings.broker_url:  # Celery workers: write their results (embedded store), sync the catalog
             from workers.owner import OwnerLoop
 
-            owner = OwnerLoop(settings, library.store if settings.qdrant_url is None else None).start()
+            def check(video_id: str, access=app.extensions["vidsearch.library"]) -> None:
+                with access.use() as lib:  # the watchlists check what the workers finished
+                    if getattr(lib, "watchlists", None) is not None:
+                        lib.watchlists.on_indexed(video_id)
+
+            owner = OwnerLoop(settings, library.store if settings.qdrant_url is None else None,
+                              on_indexed=check).start()
         low = library.disk_warning()
         if low:
             log.warning("%s", low)

@@ -176,13 +176,20 @@ def sync_catalog(catalog: Catalog, jobs: JobStore, seen: dict[str, Job] | None =
     return n
 
 
-def sync_settings(settings, catalog: Catalog) -> int:
-    """:func:`sync_catalog` for a library being opened: Redis unreachable is a warning, not an error."""
+def indexed_videos(seen: dict[str, Job]) -> list[str]:
+    """The videos whose jobs, among those just applied, finished indexing."""
+    return [job.video_id for job in seen.values() if job.status == "done" and job.video_id]
+
+
+def sync_settings(settings, catalog: Catalog) -> list[str]:
+    """:func:`sync_catalog` for a library being opened: Redis unreachable is a warning, not an error.
+    Returns the videos the workers finished indexing since the last sync."""
+    seen: dict[str, Job] = {}
     try:
-        return sync_catalog(catalog, JobStore.from_settings(settings, patient=False))
+        sync_catalog(catalog, JobStore.from_settings(settings, patient=False), seen)
     except TRANSIENT_REDIS as exc:
         log.warning("cannot reach Redis at %s to take in finished jobs: %s", settings.broker_url, exc)
-        return 0
+    return indexed_videos(seen)
 
 
 def forget_video(settings, video_id: str) -> None:
@@ -200,7 +207,7 @@ class RedisJobs:
     def __init__(self, settings) -> None:
         self.settings = settings
 
-    def sync(self, catalog: Catalog) -> int:
+    def sync(self, catalog: Catalog) -> list[str]:
         return sync_settings(self.settings, catalog)
 
     def forget(self, video_id: str) -> None:
@@ -246,8 +253,11 @@ class OwnerLoop:
     Qdrant server: workers write it themselves; only the catalog is synced). ``requeue_lost``: queue
     a lost job's video again (a process that keeps running); otherwise it is marked failed."""
 
-    def __init__(self, settings, store=None, *, interval: float = 0.5, requeue_lost: bool = True):
+    def __init__(self, settings, store=None, *, interval: float = 0.5, requeue_lost: bool = True,
+                 on_indexed=None):
+        """``on_indexed(video_id)``: called for each video whose job finished (the watchlists check it)."""
         self.settings = settings
+        self.on_indexed = on_indexed
         self.store = store
         self.interval = interval
         self.requeue_lost = requeue_lost
@@ -277,6 +287,9 @@ class OwnerLoop:
         seen: dict[str, Job] = {}
         sync_catalog(catalog, self.jobs, seen)
         self._recover_lost(catalog, seen)
+        if self.on_indexed is not None:
+            for video_id in indexed_videos(seen):
+                self.on_indexed(video_id)
         return n
 
     def _recover_lost(self, catalog: Catalog, seen: dict[str, Job]) -> None:

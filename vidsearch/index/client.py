@@ -30,6 +30,7 @@ from .store import (
     VectorStore,
     clamp_score,
     frame_hit_from_payload,
+    frames_with_vectors,
     segment_from_payload,
     stored_frame,
 )
@@ -214,6 +215,17 @@ class ClientStore(VectorStore):
                 break
         out.sort(key=lambda x: x[0])
         return out
+
+    def video_vectors(self, video_id: str, names: list[str]):
+        names = [n for n in names if n in self.dims]
+        client, records, offset = self._live(), [], None
+        while True:
+            page, offset = client.scroll(FRAMES, scroll_filter=_filter(video_id), limit=_PAGE, offset=offset,
+                                         with_payload=True, with_vectors=names)
+            records.extend(page)
+            if offset is None or not page:
+                break
+        return frames_with_vectors(records, names)
 
     def _count(self, name: str, video_id: str | None) -> int:
         return int(self._live().count(name, count_filter=_filter(video_id), exact=True).count)

@@ -69,6 +69,7 @@ from .store import (
     VectorStore,
     clamp_score,
     frame_hit_from_payload,
+    frames_with_vectors,
     segment_from_payload,
     stored_frame,
 )
@@ -387,6 +388,10 @@ class EdgeStore(VectorStore):
             out.append((float(r.payload["t"]), int(r.payload["segment"]), np.asarray(vec, dtype=np.float32)))
         out.sort(key=lambda x: x[0])
         return out
+
+    def video_vectors(self, video_id: str, names: list[str]):
+        names = [n for n in names if n in self.dims]
+        return frames_with_vectors(self.frame_records(video_id, with_vector=names), names)
 
     def count_frames(self, video_id: str | None = None) -> int:
         return int(self._shard(FRAMES).count(qe.CountRequest(exact=True, filter=_filter(video_id))))

@@ -158,6 +158,12 @@ class VectorStore(ABC):
     def frames_of(self, video_id: str) -> list[tuple[float, int, np.ndarray]]:
         """``(timestamp, segment index, copy vector)`` of every stored frame of the video, by time."""
 
+    def video_vectors(self, video_id: str, names: list[str]) -> tuple[list[FrameHit], dict[str, np.ndarray]]:
+        """Every stored frame of the video, by time, as score-0 hits, with the named vectors as
+        ``(N, dim)`` arrays (a frame lacking one of them is left out; a name the store does not hold
+        is skipped). One pass over the video's points (watchlists read a new video with it)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read frame vectors")
+
     @abstractmethod
     def count_frames(self, video_id: str | None = None) -> int:
         """Frame points, of one video or all."""
@@ -302,6 +308,22 @@ def clamp_score(score: float) -> float:
 
 
 _HIT_FIELDS = ("video_id", "t", "segment", "until")
+
+
+def frames_with_vectors(records, names: list[str]) -> tuple[list[FrameHit], dict[str, np.ndarray]]:
+    """``(hits, {name: (N, dim)})`` from scrolled records (``.payload``, ``.vector`` dict), by time.
+    A name that no record has (e.g. ``semantic`` of a video indexed without it) is left out."""
+    records = list(records)
+    names = [n for n in names if any(isinstance(r.vector, dict) and r.vector.get(n) is not None for r in records)]
+    rows = []
+    for r in records:
+        vecs = r.vector if isinstance(r.vector, dict) else {}
+        if all(vecs.get(n) is not None for n in names):
+            rows.append((frame_hit_from_payload(r.payload, 0.0), [vecs[n] for n in names]))
+    rows.sort(key=lambda x: x[0].timestamp)
+    arrays = {n: (np.asarray([v[i] for _, v in rows], dtype=np.float32) if rows else np.zeros((0, 0), np.float32))
+              for i, n in enumerate(names)}
+    return [h for h, _ in rows], arrays
 
 
 def frame_hit_from_payload(p: Mapping[str, Any], score: float) -> FrameHit:

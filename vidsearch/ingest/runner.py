@@ -59,11 +59,14 @@ class IngestResult:
 
 
 class IngestRunner:
-    def __init__(self, settings: Settings, catalog: Catalog, store, encoders: Encoders):
+    def __init__(self, settings: Settings, catalog: Catalog, store, encoders: Encoders,
+                 on_indexed: Callable[[str], object] | None = None):
+        """``on_indexed(video_id)``: called once a video is indexed (the watchlists check it)."""
         self.settings = settings
         self.catalog = catalog
         self.store = store
         self.encoders = encoders
+        self.on_indexed = on_indexed
 
     # ----------------------------------------------------------------------------------
     def ingest_file(self, path: str | Path, *, force: bool = False, progress: Progress | None = None,
@@ -167,6 +170,11 @@ class IngestRunner:
         times["total"] = time.perf_counter() - started  # first probe to last write (stages overlap)
         if progress is not None:
             progress(info.duration, info.duration)
+        if self.on_indexed is not None:
+            try:  # a watchlist problem never fails an indexed video
+                self.on_indexed(video_id)
+            except Exception:
+                log.exception("after indexing %s: the watchlist check failed", path)
         return IngestResult(path, "indexed", video_id=video_id, duration=info.duration, samples=indexer.samples,
                             keyframes=indexer.keyframes, segments=segments, times=times)
 

@@ -163,10 +163,21 @@ def _key(hit: FrameHit) -> tuple[str, float]:
 def search_text(query: str, *, encoders, store, catalog, settings, limit: int = 10, video_id: str | None = None,
                 after: float | None = None, before: float | None = None, wall_after: float | None = None,
                 wall_before: float | None = None, candidates: int | None = None, offset: int = 0,
-                include_weak: bool = False, sort: str = "score", where: dict | None = None) -> Moments:
+                include_weak: bool = False, sort: str = "score", where: dict | None = None,
+                taught=None) -> Moments:
     """Moments that match a free-text query, best first; each with ``extra["why"]`` and
     ``extra["confidence"]``; a page of ``limit`` from ``offset`` (see :func:`vidsearch.search.moment.page`).
-    ``where``: more payload filters of the store (camera, wall_ranges)."""
+    ``where``: more payload filters of the store (camera, wall_ranges). ``taught``: words taught by example (``{name: search(limit=, video_id=, after=, before=)}``,
+    :mod:`vidsearch.alert.words`): a query that says one of them answers with its moments first."""
+    if taught:
+        said = taught_in(query, list(taught))
+        if said:
+            return _with_taught(query, [taught[n] for n in said], limit=limit, offset=offset, video_id=video_id,
+                                after=after, before=before, include_weak=include_weak,
+                                search=lambda **kw: search_text(query, encoders=encoders, store=store, catalog=catalog,
+                                                                settings=settings, video_id=video_id, after=after,
+                                                                before=before, wall_after=wall_after,
+                                                                wall_before=wall_before, candidates=candidates, where=where, **kw))
     from vidsearch.index.store import CONCEPT, JOINT
     from vidsearch.models.detectors import query_colours
 
@@ -250,6 +261,29 @@ def search_text(query: str, *, encoders, store, catalog, settings, limit: int = 
     weak = [m for m in found if m.score < floor]
     return page(strong, weak if include_weak else [], weak_count=len(weak), limit=limit, offset=offset, sort=sort,
                 records=records, label=labeller("text", why=lambda m: m.extra["why"]))
+
+
+def taught_in(query: str, names: list[str]) -> list[str]:
+    """The taught words that the query says: all their words, in order, next to each other."""
+    q = tokens(query)
+    return [n for n in names if (w := tokens(n)) and any(q[i: i + len(w)] == w for i in range(len(q) - len(w) + 1))]
+
+
+def _with_taught(query, searchers, *, limit, offset, video_id, after, before, include_weak, search) -> Moments:
+    """The taught words' moments (best first), then the plain text search's that do not overlap them."""
+    want = offset + limit + 1
+    first = sorted((m for s in searchers for m in s(limit=want, video_id=video_id, after=after, before=before)),
+                   key=lambda m: -m.score)
+    try:
+        rest = search(limit=want, include_weak=include_weak)
+    except ValueError:  # no text signal indexed: the taught words alone answer
+        rest = Moments()
+    rest_kept = [m for m in rest if not any(m.video_id == t.video_id and m.start < t.end and t.start < m.end
+                                            for t in first)]
+    ordered = first + rest_kept
+    more = len(ordered) > offset + limit
+    return Moments(ordered[offset: offset + limit], weak=getattr(rest, "weak", 0),
+                   next_offset=offset + limit if more else None)
 
 
 def _snap(spans, segments_of, videos: set[str]) -> None:

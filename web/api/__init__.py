@@ -15,6 +15,8 @@
 | GET | /api/v1/videos/<id>/segments/<index>/thumbnail | the segment's JPEG |
 | GET | /api/v1/jobs | ``{"jobs": [job]}``, newest first |
 | GET | /api/v1/jobs/<id> | one job: status, progress, error |
+| GET/POST | /api/v1/watchlists | watchlists: list, create (multipart image/clip, JSON text/examples); GET/DELETE /<name>; POST /<name>/backtest, /<name>/marks (web/api/watchlists.py) |
+| GET | /api/v1/alerts | ``{"alerts": [...]}`` (watchlist, since, limit) |
 | GET | /api/v1/openapi.json | the OpenAPI 3.1 description of all of the above |
 
 Write endpoints (POST/DELETE videos) need the API key when one is configured (:mod:`web.auth`).
@@ -25,11 +27,13 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from web.api import jobs, openapi, search, videos
+from web.api import jobs, openapi, search, videos, watchlists
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.register_blueprint(search.bp)
 bp.register_blueprint(search.dedup_bp)
 bp.register_blueprint(videos.bp)
 bp.register_blueprint(jobs.bp)
+bp.register_blueprint(watchlists.bp)
+bp.register_blueprint(watchlists.alerts_bp)
 bp.register_blueprint(openapi.bp)

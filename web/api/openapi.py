@@ -34,10 +34,57 @@ ERROR_CODES = (
     "file_missing, file_changed, method_not_allowed, video_busy, payload_too_large, image_too_large, "
     "clip_too_long, unsupported_media_type, busy, range_not_satisfiable, insufficient_storage, internal_error, "
     "model_unavailable, cross_origin, bad_host, bad_start, bad_end, bad_t, span_too_long, not_indexed, "
-    "export_failed, not_playable"
+    "export_failed, not_playable, bad_name, bad_kind, bad_threshold, bad_hours, bad_webhook, "
+    "bad_image, bad_clip, bad_examples, bad_negatives, bad_moment, bad_right, bad_alert_id, bad_since, "
+    "watchlist_not_found"
 )
 
+_MOMENT_REF = {"type": "object", "required": ["video_id", "start", "end"],
+               "properties": {"video_id": {"type": "string"}, "start": {"type": "number", "minimum": 0},
+                              "end": {"type": "number", "minimum": 0}}}
+_ALERT = {
+    "type": "object",
+    "description": "One moment of one video that a watchlist matched (vidsearch.alert.watchlist.Alert).",
+    "required": ["watchlist", "video_id", "start", "end", "timestamp", "score", "confidence", "thumbnail_url",
+                 "stream_url"],
+    "properties": {
+        "id": {"type": ["integer", "null"]}, "watchlist": {"type": "string"}, "video_id": {"type": "string"},
+        "path": _nullable("string"), "start": {"type": "number"}, "end": {"type": "number"},
+        "timestamp": {"type": "number"}, "score": {"type": "number"}, "confidence": _nullable("string"),
+        "thumbnail": _nullable("string"), "thumbnail_url": _nullable("string"), "stream_url": {"type": "string"},
+        "wall_time": _nullable("number"), "created": {"type": "number"}, "day": {"type": "string"},
+    },
+}
 SCHEMAS: dict = {
+    "Watchlist": {
+        "type": "object",
+        "description": "A standing query (docs/watchlists.md).",
+        "required": ["name", "kind", "threshold", "threshold_source", "query", "marks", "alerts"],
+        "properties": {
+            "id": {"type": "integer"}, "name": {"type": "string"},
+            "kind": {"enum": ["image", "region", "clip", "text", "examples"]},
+            "threshold": {"type": "number"}, "threshold_source": {"enum": ["default", "set", "marks"]},
+            "query": {"type": "object"}, "camera": _nullable("string"), "hours": _nullable("string"),
+            "webhook": _nullable("string"), "created": {"type": "number"}, "alerts": {"type": "integer"},
+            "marks": {"type": "object", "properties": {"right": {"type": "integer"}, "wrong": {"type": "integer"},
+                                                       "precision": _nullable("number")}},
+            "delivery": {"type": "object", "description": "the webhook's deliveries: counts, attempts, last error"},
+        },
+    },
+    "WatchlistList": {"type": "object", "required": ["watchlists"],
+                      "properties": {"watchlists": {"type": "array", "items": {"$ref": "#/components/schemas/Watchlist"}}}},
+    "Alert": _ALERT,
+    "MarkedMoment": {"type": "object", "description": "a backtest match (or an alert's moment) being marked",
+                     "properties": {"video_id": {"type": "string"}, "start": {"type": "number"},
+                                    "end": {"type": "number"}, "timestamp": {"type": "number"},
+                                    "score": {"type": "number"}}},
+    "AlertList": {"type": "object", "required": ["alerts"],
+                  "properties": {"alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}}}},
+    "Backtest": {"type": "object", "required": ["matches", "per_day"],
+                 "properties": {"watchlist": {"type": "string"}, "threshold": {"type": "number"},
+                                "total": {"type": "integer"},
+                                "matches": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}},
+                                "per_day": {"type": "object", "additionalProperties": {"type": "integer"}}}},
     "Error": {
         "type": "object",
         "required": ["error"],
@@ -568,6 +615,86 @@ def build_document(max_query_mb: float, max_upload_mb: float) -> dict:
                 "summary": "One job: status, progress (0..1), error, and the ingest result once finished",
                 "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {"200": _json(_ref("Job"), "the job"), "404": _error("no such job")},
+            }},
+            "/api/v1/watchlists": {
+                "get": {"operationId": "listWatchlists", "summary": "Every watchlist",
+                        "responses": {"200": _json(_ref("WatchlistList"), "the watchlists, oldest first")}},
+                "post": {
+                    "operationId": "addWatchlist",
+                    "summary": "Create a watchlist: every video indexed from now on is checked against it",
+                    "description": "Image, region and clip watchlists: multipart/form-data with the file in `image` "
+                                   "or `clip`. Text and example watchlists: JSON. `threshold` defaults to the kind's "
+                                   "calibrated floor; `hours` is HH:MM-HH:MM (UTC) of the moment's wall-clock time; "
+                                   "`webhook` must be on VIDSEARCH_WEBHOOK_HOSTS when that is set.",
+                    "security": _WRITE_SECURITY,
+                    "requestBody": {"required": True, "content": {
+                        "multipart/form-data": {"schema": {"type": "object", "required": ["name"], "properties": {
+                            "name": {"type": "string"}, "kind": {"enum": ["image", "region", "clip"]},
+                            "image": {"type": "string", "format": "binary"},
+                            "clip": {"type": "string", "format": "binary"}, "region": {"type": "string"},
+                            "threshold": {"type": "string"}, "camera": {"type": "string"},
+                            "hours": {"type": "string"}, "webhook": {"type": "string"}}}},
+                        "application/json": {"schema": {"type": "object", "required": ["name", "kind"], "properties": {
+                            "name": {"type": "string"}, "kind": {"enum": ["text", "examples"]},
+                            "text": {"type": "string"}, "examples": {"type": "array", "items": _MOMENT_REF},
+                            "negatives": {"type": "array", "items": _MOMENT_REF},
+                            "method": {"enum": ["probe", "prototype"]}, "threshold": {"type": "number"},
+                            "camera": {"type": "string"}, "hours": {"type": "string"},
+                            "webhook": {"type": "string"}}}},
+                    }},
+                    "responses": {"201": _json(_ref("Watchlist"), "created"),
+                                  "400": _error("a bad field (named in the message)"),
+                                  "401": _error("the API key is missing or wrong"),
+                                  "413": _error("the upload is over the query limit"),
+                                  "415": _error("not multipart/JSON, or the file is not a picture / video")},
+                },
+            },
+            "/api/v1/watchlists/{name}": {
+                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "get": {"operationId": "getWatchlist", "summary": "One watchlist",
+                        "responses": {"200": _json(_ref("Watchlist"), "the watchlist"),
+                                      "404": _error("no such watchlist")}},
+                "delete": {"operationId": "deleteWatchlist", "summary": "Remove a watchlist with its alerts",
+                           "security": _WRITE_SECURITY,
+                           "responses": {"200": _json({"type": "object", "required": ["deleted"],
+                                                       "properties": {"deleted": {"type": "string"}}}, "deleted"),
+                                         "401": _error("the API key is missing or wrong"),
+                                         "404": _error("no such watchlist")}},
+            },
+            "/api/v1/watchlists/{name}/backtest": {"post": {
+                "operationId": "backtestWatchlist",
+                "summary": "What the watchlist would have alerted on over what is already indexed",
+                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {
+                        "after": {"type": ["number", "string"], "description": "seconds since the epoch or a date-time"},
+                        "before": {"type": ["number", "string"]}}}}}},
+                "responses": {"200": _json(_ref("Backtest"), "matches and counts per day"),
+                              "400": _error("a bad time"), "404": _error("no such watchlist")},
+            }},
+            "/api/v1/watchlists/{name}/marks": {"post": {
+                "operationId": "markWatchlist",
+                "summary": "Mark an alert or a backtest match right or wrong; the threshold is re-fitted",
+                "security": _WRITE_SECURITY,
+                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["right"], "properties": {
+                        "right": {"type": "boolean"}, "alert_id": {"type": "integer"},
+                        "moment": _ref("MarkedMoment")}}}}},
+                "responses": {"200": _json(_ref("Watchlist"), "the watchlist, re-fitted"),
+                              "400": _error("a bad mark"), "401": _error("the API key is missing or wrong"),
+                              "404": _error("no such watchlist")},
+            }},
+            "/api/v1/alerts": {"get": {
+                "operationId": "listAlerts",
+                "summary": "Alerts, newest first",
+                "parameters": [
+                    {"name": "watchlist", "in": "query", "schema": {"type": "string"}},
+                    {"name": "since", "in": "query", "schema": {"type": "string"},
+                     "description": "seconds since the epoch or a date-time: alerts written since then"},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+                "responses": {"200": _json(_ref("AlertList"), "alerts"), "400": _error("a bad filter"),
+                              "404": _error("no such watchlist")},
             }},
             "/api/v1/openapi.json": {"get": {
                 "operationId": "openapi",

@@ -1,0 +1,24 @@
+import json
+
+from vidsearch.cli import main
+
+
+def test_watchlist_commands(footage, monkeypatch, capsys):
+    monkeypatch.setenv("VIDSEARCH_DATA_DIR", str(footage.tmp / "data"))
+    monkeypatch.setenv("VIDSEARCH_OCR", "0")
+    assert main(["watchlist", "add", "fractal", "--image", str(footage.still)]) == 0
+    assert main(["ingest", str(footage.a), str(footage.b)]) == 0
+    capsys.readouterr()
+    assert main(["alerts", "--json"]) == 0
+    [alert] = json.loads(capsys.readouterr().out)["alerts"]
+    assert alert["watchlist"] == "fractal" and alert["path"] == str(footage.a)
+    assert main(["watchlist", "backtest", "fractal", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"] == 1
+    assert main(["watchlist", "mark", "fractal", str(alert["id"]), "right"]) == 0
+    capsys.readouterr()
+    assert main(["watchlist", "list", "--json"]) == 0
+    [w] = json.loads(capsys.readouterr().out)["watchlists"]
+    assert w["marks"] == {"right": 1, "wrong": 0, "precision": 1.0} and w["alerts"] == 1
+    assert main(["watchlist", "add", "fractal", "--text", "x"]) == 2  # the name is taken
+    assert main(["watchlist", "rm", "fractal"]) == 0
+    assert main(["watchlist", "rm", "fractal"]) == 1

@@ -1,0 +1,1 @@
+"""Watchlists: standing queries that alert on new footage (docs/watchlists.md)."""
