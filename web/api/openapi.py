@@ -318,7 +318,9 @@ def _search_params() -> list[dict]:
 def _search_form() -> dict:
     return {
         "type": "object",
-        "oneOf": [{"required": ["text"]}, {"required": ["image"]}, {"required": ["clip"]}, {"required": ["like_video"]}],
+        # a blank like_video is no query (the page's form sends the field empty): only a non-blank one counts
+        "oneOf": [{"required": ["text"]}, {"required": ["image"]}, {"required": ["clip"]},
+                  {"required": ["like_video"], "properties": {"like_video": {"pattern": "\\S"}}}],
         "properties": {
             "text": {"type": "string", "minLength": 1, "maxLength": 1000,
                      "description": 'free text: "EXIT sign", "a dog on a skateboard", "red car"'},
