@@ -288,11 +288,7 @@ def _pyav_chunks(
         return
     for margin in SEEK_MARGINS if seek else (None,):
         with open_container(path) as container:
-            stream = video_stream(container)
-            stream.thread_type = "AUTO"
-            threads = _thread_cap(info)
-            if threads is not None:
-                stream.codec_context.thread_count = threads
+            stream = _threaded_stream(container, info)
             if keyframes:
                 stream.codec_context.skip_frame = "NONKEY"
             elif info.container != "avi":
@@ -358,6 +354,16 @@ def _seek(container, stream, t: float) -> bool:
         log.info("%s: cannot seek (%s)", container.name, reason(exc))
         return False
     return True
+
+
+def _threaded_stream(container, info: VideoInfo):
+    """The container's video stream, decoded with frame threads (as many as :func:`_thread_cap` allows)."""
+    stream = video_stream(container)
+    stream.thread_type = "AUTO"
+    threads = _thread_cap(info)
+    if threads is not None:
+        stream.codec_context.thread_count = threads
+    return stream
 
 
 def _thread_cap(info: VideoInfo) -> int | None:
@@ -504,11 +510,7 @@ def frame_at(path: str, info: VideoInfo, t: float) -> Frame:
     width = max(1, round(info.width * info.sample_aspect))
     for margin in margins:
         with open_container(path) as container:
-            stream = video_stream(container)
-            stream.thread_type = "AUTO"
-            threads = _thread_cap(info)
-            if threads is not None:
-                stream.codec_context.thread_count = threads
+            stream = _threaded_stream(container, info)
             ordered = _presentation_order(path, container, stream, info.fps)
             if margin is not None:
                 if not _seek(container, stream, t - margin):

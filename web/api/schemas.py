@@ -61,14 +61,20 @@ def thumbnail_url(video_id: str, thumbnail: str | None) -> str | None:
     return url_for("api.videos.segment_thumbnail", video_id=video_id, index=index)
 
 
-def moment_json(moment) -> dict:
-    out = moment.to_dict()
+def served_json(record) -> dict:
+    """``record.to_dict()`` of something in one video (a moment, an alert), its paths shown as the
+    caller may see them, with the URLs of its thumbnail and stream."""
+    out = record.to_dict()
     trusted = trusted_caller()
     out["path"] = shown_path(out["path"], trusted=trusted)
     out["thumbnail"] = shown_path(out["thumbnail"], trusted=trusted)
-    out["thumbnail_url"] = thumbnail_url(moment.video_id, moment.thumbnail)
-    out["stream_url"] = stream_url(moment.video_id)
+    out["thumbnail_url"] = thumbnail_url(record.video_id, record.thumbnail)
+    out["stream_url"] = stream_url(record.video_id)
     return out
+
+
+def moment_json(moment) -> dict:
+    return served_json(moment)
 
 
 def segment_thumbnail_at(video_id: str, t: float) -> str | None:

@@ -22,7 +22,7 @@ from vidsearch.alert.watchlist import WatchlistError
 from vidsearch.media.errors import MediaError
 from vidsearch.query import parse_region, parse_when
 from web.access import library
-from web.api.schemas import shown_path, stream_url, thumbnail_url
+from web.api.schemas import served_json, shown_path, stream_url, thumbnail_url
 from web.auth import trusted_caller, write_endpoint
 from web.errors import ApiError
 from web.uploads import UPLOAD_DIR_KEY, HashingFile
@@ -44,13 +44,7 @@ def _watchlist_json(lib, w) -> dict:
 
 
 def alert_json(a) -> dict:
-    d = a.to_dict()
-    trusted = trusted_caller()
-    d["path"] = shown_path(d["path"], trusted=trusted)
-    d["thumbnail"] = shown_path(d["thumbnail"], trusted=trusted)
-    d["thumbnail_url"] = thumbnail_url(a.video_id, a.thumbnail)
-    d["stream_url"] = stream_url(a.video_id)
-    return d
+    return served_json(a)
 
 
 def _number(field: str, raw):
