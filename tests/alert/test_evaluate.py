@@ -31,7 +31,7 @@ def test_an_image_watchlist_alerts_once_on_the_video_with_the_footage(footage, e
 
 
 def test_camera_and_hours_filters(footage, encoders):
-    lib = open_library(footage.tmp / "data", encoders)
+    lib = open_library(footage.tmp / "data", encoders, VIDSEARCH_TIMEZONE="UTC")
     try:
         lib.watchlists.add("other camera", "image", image=str(footage.still), camera="gate")
         lib.watchlists.add("night", "image", image=str(footage.still), hours="22:00-06:00")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 
 from vidsearch.alert.evaluate import VideoFrames, alerts_for, match_video, needed_vectors
+from vidsearch.search.daytime import zone_of
 
 
 def _day(t: float) -> str:
@@ -28,7 +29,7 @@ def backtest(lib, w, *, after: float | None = None, before: float | None = None,
         if w.camera is not None and rec.camera != w.camera:
             continue
         frames = VideoFrames(lib.store, rec.id, needed_vectors([w]))
-        for a in alerts_for(w, match_video(w, frames, lib=lib), rec):
+        for a in alerts_for(w, match_video(w, frames, lib=lib), rec, zone_of(lib.settings.timezone)):
             d = a.to_dict()
             for k in ("id", "created", "watchlist_id"):
                 d.pop(k)

@@ -38,7 +38,7 @@ def add_parsers(sub) -> None:
     add.add_argument("--region", type=parse_region, help="x,y,w,h of the image")
     add.add_argument("--threshold", type=float, help="default: the query kind's calibrated floor")
     add.add_argument("--camera")
-    add.add_argument("--hours", help="HH:MM-HH:MM (UTC) of the recording's wall-clock time")
+    add.add_argument("--hours", help="HH:MM-HH:MM of the recording's wall-clock time (VIDSEARCH_TIMEZONE)")
     add.add_argument("--webhook", help="URL that each alert is POSTed to (VIDSEARCH_WEBHOOK_HOSTS)")
     ls = wc.add_parser("list", help="the watchlists")
     ls.add_argument("--json", action="store_true")

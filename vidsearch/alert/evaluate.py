@@ -19,6 +19,7 @@ from vidsearch.alert.teach import FEATURES, score_frames
 from vidsearch.alert.watchlist import Alert, Watchlist, in_hours
 from vidsearch.records import FrameHit, Moment
 from vidsearch.search.confidence import confidence, levels
+from vidsearch.search.daytime import zone_of
 from vidsearch.search.moment import build_moments
 
 MAX_PER_VIDEO = 50  # moments of one video one watchlist can alert on
@@ -133,14 +134,15 @@ def kind_confidence(w: Watchlist, score: float) -> str:
     return confidence(w.kind, max(score, levels(w.kind).floor))
 
 
-def alerts_for(w: Watchlist, moments: list[Moment], rec) -> list[Alert]:
-    """The moments that pass the watchlist's filters, as (unsaved) alerts."""
+def alerts_for(w: Watchlist, moments: list[Moment], rec, zone=None) -> list[Alert]:
+    """The moments that pass the watchlist's filters, as (unsaved) alerts; ``zone``: the clock of
+    its hours (VIDSEARCH_TIMEZONE, :func:`vidsearch.search.daytime.zone_of`)."""
     out = []
     if w.camera is not None and (rec is None or rec.camera != w.camera):
         return out
     for m in moments:
         wall = rec.wall_start + m.timestamp if rec is not None and rec.wall_start is not None else None
-        if not in_hours(w.hours, wall):
+        if not in_hours(w.hours, wall, zone):
             continue
         out.append(Alert(watchlist=w.name, watchlist_id=w.id, video_id=m.video_id, path=m.path, start=m.start,
                          end=m.end, timestamp=m.timestamp, score=m.score, confidence=kind_confidence(w, m.score),
@@ -159,6 +161,6 @@ def check_video(lib, watchlists: list[Watchlist], video_id: str) -> list[tuple[W
     frames = VideoFrames(lib.store, video_id, needed_vectors(wanted))
     out = []
     for w in wanted:
-        for a in alerts_for(w, match_video(w, frames, lib=lib), rec):
+        for a in alerts_for(w, match_video(w, frames, lib=lib), rec, zone_of(lib.settings.timezone)):
             out.append((w, a))
     return out

@@ -14,6 +14,7 @@ threshold (:mod:`vidsearch.alert.teach`). ``deliveries`` is the webhook queue (:
 """
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import re
@@ -24,6 +25,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from vidsearch.query import parse_time_of_day
+from vidsearch.search.daytime import seconds_of_day
 
 KINDS = ("image", "region", "clip", "text", "examples")
 NAME = re.compile(r"^[\w][\w .'&+-]{0,79}$")
@@ -104,7 +108,7 @@ class Watchlist:
     threshold: float
     query: dict = field(default_factory=dict)  # text / region / examples / source file name
     camera: str | None = None
-    hours: str | None = None  # "HH:MM-HH:MM" of the recording's wall-clock time (UTC); may wrap midnight
+    hours: str | None = None  # "HH:MM-HH:MM" of the recording's wall-clock time (VIDSEARCH_TIMEZONE); may wrap midnight
     webhook: str | None = None
     threshold_source: str = "default"  # default (the kind's calibrated floor) | set | marks
     vectors: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -162,20 +166,25 @@ def check_hours(hours) -> str | None:
     if hours is None or (isinstance(hours, str) and not hours.strip()):
         return None
     if not isinstance(hours, str) or not HOURS.match(hours.strip()):
-        raise WatchlistError("hours", f"{hours!r}: give HH:MM-HH:MM (UTC), e.g. 22:00-06:00")
+        raise WatchlistError("hours", f"{hours!r}: give HH:MM-HH:MM (the VIDSEARCH_TIMEZONE clock), e.g. 22:00-06:00")
+    try:
+        parse_time_of_day(hours)  # the search's own rule (an empty window is refused)
+    except argparse.ArgumentTypeError as exc:
+        raise WatchlistError("hours", str(exc)) from None
     return hours.strip()
 
 
-def in_hours(hours: str | None, wall_time: float | None) -> bool:
-    """Whether a moment's wall-clock time (seconds since the epoch, UTC) lies in ``hours``. A moment
-    of a recording whose start is unknown never matches an hours filter."""
+def in_hours(hours: str | None, wall_time: float | None, zone=None) -> bool:
+    """Whether a moment's wall-clock time (seconds since the epoch) lies in ``hours``, read on the
+    clock of ``zone`` (VIDSEARCH_TIMEZONE, :func:`vidsearch.search.daytime.zone_of`; None: the
+    server's zone), as the search's time-of-day filter reads it. A moment of a recording whose start
+    is unknown never matches an hours filter."""
     if hours is None:
         return True
     if wall_time is None:
         return False
-    m = HOURS.match(hours)
-    a, b = int(m[1]) * 60 + int(m[2]), int(m[3]) * 60 + int(m[4])
-    t = (wall_time % 86400) / 60
+    a, b = parse_time_of_day(hours)
+    t = seconds_of_day(wall_time, zone)
     return a <= t < b if a <= b else (t >= a or t < b)
 
 

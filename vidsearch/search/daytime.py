@@ -20,6 +20,12 @@ def _local(ts: float, zone) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, zone) if zone is not None else dt.datetime.fromtimestamp(ts)
 
 
+def seconds_of_day(ts: float, zone=None) -> float:
+    """Seconds since local midnight of ``zone`` (None: the server's zone) at epoch time ``ts``."""
+    t = _local(ts, zone)
+    return t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
+
+
 def _at(day: dt.date, seconds: float, zone) -> float:
     """The epoch time of ``seconds`` after local midnight of ``day`` (as a wall clock reads it: on
     a daylight-saving day, 03:00 is 3 clock hours after midnight)."""

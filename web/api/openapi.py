@@ -626,7 +626,7 @@ def build_document(max_query_mb: float, max_upload_mb: float) -> dict:
                     "summary": "Create a watchlist: every video indexed from now on is checked against it",
                     "description": "Image, region and clip watchlists: multipart/form-data with the file in `image` "
                                    "or `clip`. Text and example watchlists: JSON. `threshold` defaults to the kind's "
-                                   "calibrated floor; `hours` is HH:MM-HH:MM (UTC) of the moment's wall-clock time; "
+                                   "calibrated floor; `hours` is HH:MM-HH:MM of the moment's wall-clock time (VIDSEARCH_TIMEZONE); "
                                    "`webhook` must be on VIDSEARCH_WEBHOOK_HOSTS when that is set.",
                     "security": _WRITE_SECURITY,
                     "requestBody": {"required": True, "content": {
