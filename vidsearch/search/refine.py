@@ -205,6 +205,11 @@ def _decode_spans(windows: list[tuple[float, float]], join: float) -> list[tuple
     return _merged(windows, join)
 
 
+def _inside_run(t: float, cands: list[FrameHit], period: float) -> bool:
+    """Whether ``t`` lies inside the static run of one of the candidates (its keyframe stands for it)."""
+    return any(_static(h, period) and h.timestamp + 1e-3 < t < h.until for h in cands)
+
+
 def _static(h: FrameHit, period: float) -> bool:
     return h.until is not None and h.until - h.timestamp > 1.01 * period
 
@@ -217,7 +222,7 @@ def _frame_features(video_id: str, info: VideoInfo, cands: list[FrameHit], perio
     step = period / DENSITY
     windows = _windows(cands, period)
     wanted = {k for w0, w1 in windows for k in range(round(w0 / step), math.ceil(min(w1, info.duration) / step - 1e-6))
-              if not any(_static(h, period) and h.timestamp + 1e-3 < k * step < h.until for h in cands)}
+              if not _inside_run(k * step, cands, period)}
     key = lambda k: (video_id, DENSITY, period, settings.frame_size, k)  # noqa: E731
     cached = [CACHE.get(key(k)) for k in sorted(wanted)]
     if wanted and all(c is not None for c in cached):
@@ -230,7 +235,7 @@ def _frame_features(video_id: str, info: VideoInfo, cands: list[FrameHit], perio
             for fr in chunk:
                 if not any(w0 - 1e-3 <= fr.timestamp < w1 for w0, w1 in windows):
                     continue  # decoded on the way from one window to the next
-                if any(_static(h, period) and h.timestamp + 1e-3 < fr.timestamp < h.until for h in cands):
+                if _inside_run(fr.timestamp, cands, period):
                     continue  # inside a static run: the keyframe stands for it
                 k = round(fr.timestamp / step)
                 if k not in wanted:
