@@ -30,9 +30,7 @@ from .store import (
     VectorStore,
     clamp_score,
     frame_hit_from_payload,
-    frames_with_vectors,
     segment_from_payload,
-    stored_frame,
 )
 
 _BATCH = 256  # points per upsert request (a 1280-d float vector is ~25 kB of JSON)
@@ -186,46 +184,21 @@ class ClientStore(VectorStore):
         points = self._nearest(SEGMENTS, vector_name, vector, limit, _filter(video_id))
         return [(segment_from_payload(p.payload), clamp_score(p.score)) for p in points]
 
-    def frame_vectors(self, video_id, start=None, end=None, vector_name=COPY):
-        client, offset, flt, out = self._live(), None, _filter(video_id, start, end), []
+    def frame_records(self, video_id: str, with_vector: list[str] | None = None, start: float | None = None,
+                      end: float | None = None):
+        client, offset, flt = self._live(), None, _filter(video_id, start, end)
         while True:
             records, offset = client.scroll(FRAMES, scroll_filter=flt, limit=_PAGE, offset=offset, with_payload=True,
-                                            with_vectors=[vector_name])
-            out.extend(stored_frame(r.payload, (r.vector or {}).get(vector_name) if isinstance(r.vector, dict) else None)
-                       for r in records)
+                                            with_vectors=with_vector or False)
+            yield from records
             if offset is None or not records:
                 break
-        return sorted((f for f in out if f is not None), key=lambda f: f.timestamp)
 
     def frames_of(self, video_id: str) -> list[tuple[float, int, np.ndarray]]:
-        client = self._live()
-        out: list[tuple[float, int, np.ndarray]] = []
-        offset = None
-        flt = _filter(video_id)
-        while True:
-            records, offset = client.scroll(
-                FRAMES, scroll_filter=flt, limit=_PAGE, offset=offset, with_payload=True, with_vectors=[COPY]
-            )
-            for r in records:
-                vec = (r.vector or {}).get(COPY) if isinstance(r.vector, dict) else None
-                if vec is None:
-                    continue
-                out.append((float(r.payload["t"]), int(r.payload["segment"]), np.asarray(vec, dtype=np.float32)))
-            if offset is None or not records:
-                break
-        out.sort(key=lambda x: x[0])
-        return out
-
-    def video_vectors(self, video_id: str, names: list[str]):
-        names = [n for n in names if n in self.dims]
-        client, records, offset = self._live(), [], None
-        while True:
-            page, offset = client.scroll(FRAMES, scroll_filter=_filter(video_id), limit=_PAGE, offset=offset,
-                                         with_payload=True, with_vectors=names)
-            records.extend(page)
-            if offset is None or not page:
-                break
-        return frames_with_vectors(records, names)
+        out = [(float(r.payload["t"]), int(r.payload["segment"]), np.asarray(r.vector[COPY], dtype=np.float32))
+               for r in self.frame_records(video_id, [COPY])
+               if isinstance(r.vector, dict) and r.vector.get(COPY) is not None]
+        return sorted(out, key=lambda x: x[0])
 
     def _count(self, name: str, video_id: str | None) -> int:
         return int(self._live().count(name, count_filter=_filter(video_id), exact=True).count)

@@ -69,9 +69,7 @@ from .store import (
     VectorStore,
     clamp_score,
     frame_hit_from_payload,
-    frames_with_vectors,
     segment_from_payload,
-    stored_frame,
 )
 
 log = logging.getLogger(__name__)
@@ -358,26 +356,15 @@ class EdgeStore(VectorStore):
         points = self._nearest(SEGMENTS, vector_name, vector, limit, _filter(video_id))
         return [(segment_from_payload(p.payload), clamp_score(p.score)) for p in points]
 
-    def frame_records(self, video_id: str, with_vector: list[str] | None = None):
-        """Every stored frame of ``video_id``: Edge records with their payload and the named
-        vectors asked for, page by page, in no particular order."""
-        shard, offset, flt = self._shard(FRAMES), None, _filter(video_id)
+    def frame_records(self, video_id: str, with_vector: list[str] | None = None, start: float | None = None,
+                      end: float | None = None):
+        shard, offset, flt = self._shard(FRAMES), None, _filter(video_id, start, end)
         while True:
             records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=_PAGE, filter=flt, with_payload=True,
                                                             with_vector=with_vector or False))
             yield from records
             if offset is None or not records:
                 break
-
-    def frame_vectors(self, video_id, start=None, end=None, vector_name=COPY):
-        shard, offset, flt, out = self._shard(FRAMES), None, _filter(video_id, start, end), []
-        while True:
-            records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=_PAGE, filter=flt, with_payload=True,
-                                                            with_vector=[vector_name]))
-            out.extend(stored_frame(r.payload, (r.vector or {}).get(vector_name)) for r in records)
-            if offset is None or not records:
-                break
-        return sorted((f for f in out if f is not None), key=lambda f: f.timestamp)
 
     def frames_of(self, video_id: str) -> list[tuple[float, int, np.ndarray]]:
         out: list[tuple[float, int, np.ndarray]] = []
@@ -388,10 +375,6 @@ class EdgeStore(VectorStore):
             out.append((float(r.payload["t"]), int(r.payload["segment"]), np.asarray(vec, dtype=np.float32)))
         out.sort(key=lambda x: x[0])
         return out
-
-    def video_vectors(self, video_id: str, names: list[str]):
-        names = [n for n in names if n in self.dims]
-        return frames_with_vectors(self.frame_records(video_id, with_vector=names), names)
 
     def count_frames(self, video_id: str | None = None) -> int:
         return int(self._shard(FRAMES).count(qe.CountRequest(exact=True, filter=_filter(video_id))))

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -149,10 +149,18 @@ class VectorStore(ABC):
         raise NotImplementedError(f"{type(self).__name__} cannot search on-screen text")
 
     @abstractmethod
+    def frame_records(self, video_id: str, with_vector: list[str] | None = None, start: float | None = None,
+                      end: float | None = None) -> Iterator:
+        """Stored frame points of the video (``start <= t <= end`` when given), with their payload
+        (``.payload``) and the named vectors (``.vector``, a dict), page by page, in no order."""
+
     def frame_vectors(self, video_id: str, start: float | None = None, end: float | None = None,
                       vector_name: str = COPY) -> list[StoredFrame]:
         """Stored frames of the video with ``start <= t <= end`` and their ``vector_name`` vector, by
         time (frames without that vector are left out)."""
+        frames = (stored_frame(r.payload, r.vector.get(vector_name) if isinstance(r.vector, dict) else None)
+                  for r in self.frame_records(video_id, [vector_name], start, end))
+        return sorted((f for f in frames if f is not None), key=lambda f: f.timestamp)
 
     @abstractmethod
     def frames_of(self, video_id: str) -> list[tuple[float, int, np.ndarray]]:
@@ -162,7 +170,8 @@ class VectorStore(ABC):
         """Every stored frame of the video, by time, as score-0 hits, with the named vectors as
         ``(N, dim)`` arrays (a frame lacking one of them is left out; a name the store does not hold
         is skipped). One pass over the video's points (watchlists read a new video with it)."""
-        raise NotImplementedError(f"{type(self).__name__} cannot read frame vectors")
+        names = [n for n in names if n in self.dims]
+        return frames_with_vectors(self.frame_records(video_id, names), names)
 
     @abstractmethod
     def count_frames(self, video_id: str | None = None) -> int:
