@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,9 +30,14 @@ def keep(folder: Path, source: str | Path, digest: str, name: str | None) -> str
     if existing is not None:
         os.utime(existing)
         return digest
-    tmp = folder / f".{digest}.part"
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, folder / f"{digest}{ext}")
+    # a name of its own: two searches of the same new picture at once each write their copy
+    fd, tmp = tempfile.mkstemp(prefix=f".{digest}.", suffix=".part", dir=folder)
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, folder / f"{digest}{ext}")
+    finally:
+        Path(tmp).unlink(missing_ok=True)
     _prune(folder)
     return digest
 
@@ -42,15 +48,24 @@ def find(folder: Path, digest: str) -> Path | None:
         return None
     for path in folder.glob(f"{digest}.*"):
         if path.is_file() and not path.is_symlink():
-            os.utime(path)
+            try:
+                os.utime(path)
+            except FileNotFoundError:  # pruned by another request just now
+                continue
             return path
     return None
 
 
 def _prune(folder: Path) -> None:
     now = time.time()
-    files = sorted((p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")),
-                   key=lambda p: p.stat().st_mtime, reverse=True)
-    for i, path in enumerate(files):
-        if i >= MOST or now - path.stat().st_mtime > KEEP_S:
+    files = []
+    for p in folder.iterdir():
+        try:
+            if p.is_file() and not p.name.startswith("."):
+                files.append((p.stat().st_mtime, p))
+        except FileNotFoundError:  # removed by another request's prune meanwhile
+            continue
+    files.sort(key=lambda x: x[0], reverse=True)
+    for i, (mtime, path) in enumerate(files):
+        if i >= MOST or now - mtime > KEEP_S:
             path.unlink(missing_ok=True)
