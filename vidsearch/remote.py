@@ -170,6 +170,13 @@ class RemoteLibrary:
     def _json(self, method: str, path: str, obj) -> dict:
         return self._call(method, path, json.dumps(obj).encode(), "application/json")
 
+    @property
+    def watchlists(self):
+        """The server's watchlists and alerts (:class:`vidsearch.alert.remote.RemoteWatchlists`)."""
+        from vidsearch.alert.remote import RemoteWatchlists
+
+        return RemoteWatchlists(self)
+
     def health(self) -> dict:
         return self._call("GET", "/healthz", timeout=10)
 

@@ -1,6 +1,7 @@
 """``vidsearch watchlist add|list|rm|backtest|mark`` and ``vidsearch alerts``.
 
-They open the data folder's library; while a server holds it, use its API (/api/v1/watchlists).
+They open the data folder's library; while a server holds it, they work through its API
+(/api/v1/watchlists, :mod:`vidsearch.alert.remote`) and print the same.
 """
 from __future__ import annotations
 
@@ -66,11 +67,7 @@ def run(lib, args) -> int:
 
 
 def _run(lib, args) -> int:
-    w = getattr(lib, "watchlists", None)
-    if w is None:
-        print("vidsearch: error: a running server holds the data folder: use its API (/api/v1/watchlists)",
-              file=sys.stderr)
-        return 2
+    w = lib.watchlists
     if args.command == "alerts":
         alerts = w.alerts(watchlist=args.watchlist, limit=args.limit)
         if args.json:
