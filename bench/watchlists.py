@@ -140,6 +140,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--videos", default=str(common.DEFAULT_REAL_VIDEOS))
     ap.add_argument("--busy-minutes", type=float, default=2.0, help="the busy video ingested with and without")
+    ap.add_argument("--confirm", choices=("0", "1"), default="1",
+                    help="VIDSEARCH_WATCHLIST_CONFIRM: image alerts need local features shared with the picture")
     a = ap.parse_args()
     log = print
     folder = Path(a.videos)
@@ -153,7 +155,8 @@ def main() -> None:
     from vidsearch.config import Settings
     from vidsearch.library import Library
 
-    settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(data), "VIDSEARCH_OCR": "0"})
+    settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(data), "VIDSEARCH_OCR": "0",
+                                  "VIDSEARCH_WATCHLIST_CONFIRM": a.confirm})
     lib = Library(settings)
     hook_s = []
     inner = lib.watchlists.on_indexed
@@ -238,7 +241,7 @@ def main() -> None:
         hit = sum(1 for w, q in sel if any(names[al.video_id] == q["source"] for al in by_w.get(w.name, [])))
         per_kind[kind] = {"watchlists": len(sel), "source_alerted": hit}
     report = {
-        "machine": common.machine(), "watchlists": len(made), "videos": len(order),
+        "machine": common.machine(), "confirm": a.confirm, "watchlists": len(made), "videos": len(order),
         "recall": round(found / max(1, total), 4), "found": found, "expected": total,
         "false_alerts": false, "false": falses, "misses": misses[:30], "per_kind": per_kind,
         "latency_s_max": round(max(latency), 3) if latency else None,
@@ -267,7 +270,7 @@ def main() -> None:
         lib.watchlists.remove(w.name)
     report["taught"] = taught_words(lib, ids, log)
     lib.close()
-    log(f"wrote {common.write_json('watchlists', report)}")
+    log(f"wrote {common.write_json('watchlists' if a.confirm == '1' else 'watchlists_score_only', report)}")
 
 
 if __name__ == "__main__":

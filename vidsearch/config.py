@@ -42,6 +42,7 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_TIMEZONE | (unset: the server's local zone) | the zone (an IANA name such as ``Europe/Paris``) in which a time-of-day filter (``--time-of-day 22:00-06:00``, API ``time_of_day``) reads recordings' wall-clock times |
 | VIDSEARCH_API_KEY | (unset) | web server: when set, write endpoints need ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` |
 | VIDSEARCH_ALLOWED_HOSTS | (unset) | web server: host names (comma-separated) the server answers to besides ``localhost``, IP addresses and the ``--host`` it binds: the public name behind a reverse proxy (``.example.org`` also allows its subdomains); ``*``: any. Another ``Host`` gets 421 ``bad_host`` (DNS rebinding: docs/reliability.md) |
+| VIDSEARCH_WATCHLIST_CONFIRM | ``1`` | image and region watchlists: an alert below the clip's same-footage score (0.63) must also share local features with the picture (at least 30 ORB inliers in the frames around its instant, decoded once per candidate alert; vidsearch/search/refine.py ``confirm``): on the shared clips this removes every alert on a look-alike (the same room and fixed camera, other people) and keeps recall (docs/watchlists.md). ``0``: the copy score alone |
 | VIDSEARCH_WEBHOOK_HOSTS | (unset: any) | watchlist webhooks: host names (comma-separated) a webhook URL may point to; unset, any host (the server POSTs from inside your network: see docs/watchlists.md "SSRF") |
 | VIDSEARCH_ALLOWED_ROOTS | (unset: none) | web server: folders (``os.pathsep``-separated) under which ``POST /api/v1/videos {"path"}`` may ingest server-side files |
 | VIDSEARCH_MAX_UPLOAD_MB | ``2048`` | web server: largest video upload (``POST /api/v1/videos``) |
@@ -152,6 +153,7 @@ class Settings:
     allowed_roots: tuple[Path, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
     webhook_hosts: tuple[str, ...] = ()
+    watchlist_confirm: bool = True
     max_upload_mb: float = 2048.0
     max_query_mb: float = 100.0
     image_decodes: int = 2
@@ -273,6 +275,7 @@ class Settings:
             allowed_roots=get("ALLOWED_ROOTS", (), _roots),
             allowed_hosts=get("ALLOWED_HOSTS", (), _hosts),
             webhook_hosts=get("WEBHOOK_HOSTS", (), _hosts),
+            watchlist_confirm=get("WATCHLIST_CONFIRM", True, parse_bool),
             max_upload_mb=get("MAX_UPLOAD_MB", 2048.0, float),
             max_query_mb=get("MAX_QUERY_MB", 100.0, float),
             image_decodes=get("IMAGE_DECODES", 2, int),

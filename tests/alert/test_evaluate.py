@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import numpy as np
+
 from tests.alert.conftest import open_library
 
 
@@ -106,5 +108,42 @@ def test_videos_the_workers_finished_are_checked_when_the_library_takes_them_in(
     lib = Library(lib.settings, encoders=encoders, jobs=FinishedJobs())
     try:
         assert [a.video_id for a in lib.watchlists.alerts()] == [r.video_id]
+    finally:
+        lib.close()
+
+
+def test_an_image_alert_needs_local_features_shared_with_the_picture(footage, encoders):
+    """At a threshold low enough for the copy score to pass every shot, only the shot that holds the
+    picture shares enough ORB inliers with it; with the check off, the score alone alerts on b too."""
+    for confirm, expect_b in (("1", False), ("0", True)):
+        lib = open_library(footage.tmp / f"data{confirm}", encoders, VIDSEARCH_WATCHLIST_CONFIRM=confirm)
+        try:
+            w = lib.watchlists.add("fractal", "image", image=str(footage.still), threshold=-1.0)
+            assert w.vectors["orb_desc"].dtype == np.uint8 and len(w.vectors["orb_points"]) >= 30
+            ids = {r.path: r.video_id for r in lib.ingest([footage.a, footage.b])}
+            alerted = {a.video_id for a in lib.watchlists.alerts()}
+            assert ids[str(footage.a)] in alerted
+            assert (ids[str(footage.b)] in alerted) is expect_b
+            assert lib.watchlists.get("fractal").vectors["orb_desc"].shape[1] == 32  # kept in SQLite
+        finally:
+            lib.close()
+
+
+def test_a_look_alike_room_alerts_nothing(tmp_path, shared_videos, encoders):
+    """demo_skeleton.mp4 is another recording of the NTU room by the same fixed camera: the copy
+    score of a still of S001C001P001R001A001_rgb.avi reaches ~0.6 on it, its local features ~20."""
+    from tests.conftest import frame_at
+
+    src, look = shared_videos / "S001C001P001R001A001_rgb.avi", shared_videos / "demo_skeleton.mp4"
+    lib = open_library(tmp_path / "data", encoders)
+    try:
+        for t in (0.9, 1.7, 2.6):
+            lib.watchlists.add(f"drink {t}", "image", image=str(frame_at(src, t, tmp_path / f"{t}.png")))
+        ids = {r.path: r.video_id for r in lib.ingest([src, look])}
+        by_video = {}
+        for a in lib.watchlists.alerts():
+            by_video.setdefault(a.video_id, set()).add(a.watchlist)
+        assert len(by_video.get(ids[str(src)], ())) == 3
+        assert ids[str(look)] not in by_video
     finally:
         lib.close()

@@ -24,6 +24,10 @@ from vidsearch.search.moment import build_moments
 
 MAX_PER_VIDEO = 50  # moments of one video one watchlist can alert on
 VOTE_SIM = 0.4  # vidsearch.search.clip.FrameVotes.min_sim
+# an image alert scoring below CONFIRMED_SCORE (the clip / dedup same-footage level, above every
+# look-alike) needs CONFIRM_INLIERS local-feature inliers with the picture (docs/watchlists.md)
+CONFIRMED_SCORE = 0.63
+CONFIRM_INLIERS = 30
 
 
 def needed_vectors(watchlists: list[Watchlist]) -> list[str]:
@@ -68,7 +72,9 @@ def match_video(w: Watchlist, frames: VideoFrames, *, lib) -> list[Moment]:
         scores = copy @ w.vectors["copy"]
         if float(scores.max()) < w.threshold:  # most watchlists on most videos: nothing to build
             return []
-        return moments_of(frames.scored(scores), floor=w.threshold, catalog=lib.catalog, settings=lib.settings)
+        hits = frames.scored(scores)
+        found = moments_of(hits, floor=w.threshold, catalog=lib.catalog, settings=lib.settings)
+        return [m for m in found if _confirmed(w, m, hits, lib)]
     if w.kind == "examples":
         if not frames.hits:
             return []
@@ -85,6 +91,20 @@ def match_video(w: Watchlist, frames: VideoFrames, *, lib) -> list[Moment]:
         found = lib.search_text(w.query["text"], limit=MAX_PER_VIDEO, video_id=frames.video_id)
         return [m for m in found if m.score >= w.threshold]
     raise ValueError(f"watchlist {w.name!r}: unknown kind {w.kind!r}")
+
+
+def _confirmed(w: Watchlist, m: Moment, hits: list[FrameHit], lib) -> bool:
+    """Whether an image or region watchlist's moment is the picture's footage: a copy score at the
+    clip's same-footage level, or enough local features shared with the picture (the copy
+    descriptor alone also scores a look-alike room up to ~0.6). Watchlists made before the
+    features were stored, and moments whose file cannot be read now, keep the score alone."""
+    if not lib.settings.watchlist_confirm or m.score >= CONFIRMED_SCORE or "orb_desc" not in w.vectors:
+        return True
+    from vidsearch.search.refine import confirm
+
+    inliers = confirm((w.vectors["orb_points"], w.vectors["orb_desc"]), m, hits, catalog=lib.catalog,
+                      settings=lib.settings, enough=CONFIRM_INLIERS)
+    return inliers is None or inliers >= CONFIRM_INLIERS
 
 
 def _clip_moments(w: Watchlist, frames: VideoFrames, lib) -> list[Moment]:

@@ -60,8 +60,13 @@ class Watchlists:
             from vidsearch.media.image import load_image, resize_short_side
 
             picture = load_image(image, name=getattr(image, "filename", None) or str(image)[:200], region=region)
+            from vidsearch.search.refine import query_features
+
             vec = lib.encoders.copy.embed([resize_short_side(picture, lib.settings.frame_size)])[0]
             w.vectors = {"copy": vec.astype(np.float32)}
+            orb = query_features(picture, lib.settings)  # for the local-feature check of its alerts
+            if orb:
+                w.vectors.update(orb_points=orb[0], orb_desc=orb[1])
             w.query = {"region": list(region) if region is not None else None}
         elif kind == "clip":
             if clip is None:

@@ -136,13 +136,13 @@ CACHE = FeatureCache(48 << 20)  # about 3000 frames' features (500 ORB features 
 class FeatureMatcher:
     """ORB features of one query picture, matched against frames: inliers of a similarity transform."""
 
-    def __init__(self, query_gray: np.ndarray):
+    def __init__(self, query_gray: np.ndarray | None = None, *, query: Features | None = None):
         import cv2
 
         self._cv2 = cv2
         self.orb = cv2.ORB_create(nfeatures=ORB_FEATURES)
         self._bf = cv2.BFMatcher(cv2.NORM_HAMMING)
-        self._q = features(self.orb, query_gray)
+        self._q = query if query is not None else features(self.orb, query_gray)
 
     def inliers(self, frame_gray: np.ndarray) -> int:
         return self.inliers_of(features(self.orb, frame_gray))
@@ -260,19 +260,65 @@ def refine_moment(image: np.ndarray, moment: Moment, hits: list[FrameHit], *, ca
         SLOTS.release()
 
 
-def _refined(image: np.ndarray, moment: Moment, hits: list[FrameHit], *, catalog, settings) -> Moment:
-    period = 1.0 / settings.sample_fps
-    cands = candidates(hits, moment)
-    rec = catalog.get(moment.video_id)
-    if not cands or rec is None or not rec.info:
-        return moment
+def _source(catalog, video_id: str):
+    """(record, VideoInfo) of the indexed video, or None when its file is gone or changed since it
+    was indexed (its times may not be the stored ones)."""
+    rec = catalog.get(video_id)
+    if rec is None or not rec.info:
+        return None
     try:
         st = os.stat(rec.path)
         if (rec.size and st.st_size != rec.size) or (rec.mtime and abs(st.st_mtime - rec.mtime) > 1e-3):
-            return moment  # changed since it was indexed: its times may not be the stored ones
-        info = VideoInfo(**rec.info)
+            return None
+        return rec, VideoInfo(**rec.info)
     except (OSError, TypeError):
+        return None
+
+
+def query_features(image: np.ndarray, settings) -> Features:
+    """ORB features of a query picture, as the refinement and :func:`confirm` match them."""
+    import cv2
+
+    return features(cv2.ORB_create(nfeatures=ORB_FEATURES), _gray(np.asarray(image, dtype=np.uint8), settings.frame_size))
+
+
+def confirm(query: Features, moment: Moment, hits: list[FrameHit], *, catalog, settings,
+            enough: int | None = None) -> int | None:
+    """The most local-feature inliers between a query's features (:func:`query_features`) and the
+    frames around ``moment``'s best stored frames (decoded as the refinement decodes them, or from
+    :data:`CACHE`): how much exact structure the moment shares with the picture. A look-alike (the
+    same room filmed by the same fixed camera, other people in it) shares only its background:
+    10-26 inliers on the shared clips, where an edited copy of the picture has 12-1500 (docs/watchlists.md).
+    None when it cannot be told (the file gone or changed, or undecodable now). With ``enough``, the
+    frames nearest the best stored frame are matched first and the first count of ``enough`` or
+    more is returned."""
+    period = 1.0 / settings.sample_fps
+    cands = candidates(hits, moment)
+    src = _source(catalog, moment.video_id)
+    if not cands or src is None:
+        return None
+    rec, info = src
+    try:
+        matcher = FeatureMatcher(query=query)
+        frames = _frame_features(rec.id, info, cands, period, matcher.orb, settings)
+        most = 0
+        for _, f in sorted(frames, key=lambda tf: abs(tf[0] - cands[0].timestamp)):
+            most = max(most, matcher.inliers_of(f))
+            if enough is not None and most >= enough:
+                break
+        return most
+    except Exception as exc:  # a file that cannot be decoded now
+        log.warning("%s: local-feature check skipped (%s)", rec.path, exc)
+        return None
+
+
+def _refined(image: np.ndarray, moment: Moment, hits: list[FrameHit], *, catalog, settings) -> Moment:
+    period = 1.0 / settings.sample_fps
+    cands = candidates(hits, moment)
+    src = _source(catalog, moment.video_id)
+    if not cands or src is None:
         return moment
+    rec, info = src
     best: tuple[int, float, float] | None = None  # (inliers, -distance to the best hit, time)
     top = cands[0].timestamp
     own: tuple[float, int] | None = None  # (distance, inliers) of the decoded frame nearest the stored answer
