@@ -223,7 +223,7 @@ def with_watchlists(m: dict, minutes: float, count: int, videos: str | None) -> 
            "loadavg_start": load_start, "env": {"VIDSEARCH_OCR": env["VIDSEARCH_OCR"]},
            "summary": summary, "passes": passes}
     print(json.dumps(summary, indent=2))
-    print(f"wrote {common.write_json('ingest_watchlists', out)}")
+    common.write_json("ingest_watchlists", out)
     return out
 
 
