@@ -20,6 +20,16 @@ The 20/60-min videos repeat the 10-minute cycle of distinct scenes (see ``bench/
     .venv/bin/python bench/ingest.py --quick    # smoke: 15-s videos and 3 small real clips
     .venv/bin/python bench/ingest.py --compare --minutes 3   # issue 17: keyframes every 250 / 30 frames,
                                                  # shortcuts off / decode only / all / all without OCR
+    .venv/bin/python bench/ingest.py --watchlists 100 --minutes 2   # issue 16: the busy video without,
+                                                 # with, with, without 100 watchlists, in one child
+
+``--watchlists N``: N image and clip watchlists made as ``bench/watchlists.py`` makes them (edited
+stills and clips of its SOURCES among the shared clips: other footage, so the busy video raises no
+alert; default thresholds), in one child process with the models loaded once. The busy video is
+ingested without them, with them, with them, without them (the order cancels a drift of the shared
+machine's load); each ingest is timed whole and its watchlist check (the runner's ``on_indexed``
+hook) apart. VIDSEARCH_OCR is 0 unless set (as in ``bench/watchlists.py``; OCR would only make the
+ingest longer and the ratio smaller). Output ``bench/out/ingest_watchlists.json``.
 
 Output: ``bench/out/ingest.json`` (``ingest.quick.json``).
 """
@@ -115,6 +125,105 @@ def _encoder_bench(encoders, np) -> dict:
         enc.embed(imgs)
         dt = time.perf_counter() - t
         out[name] = {"frames": len(imgs), "seconds": round(dt, 2), "frames_per_s": round(len(imgs) / dt, 1)}
+    return out
+
+
+def child_watchlists(data_dir: str, out_json: str, video: str, queries_json: str) -> None:
+    """Issue 16: ``video`` ingested without, with, with, without the watchlists of ``queries_json``."""
+    sys.path.insert(0, str(common.REPO))
+    import numpy as np
+
+    from bench.watchlists import add_watchlists
+    from vidsearch.config import Settings
+    from vidsearch.library import Library
+
+    queries = json.loads(Path(queries_json).read_text())
+    settings = Settings.from_env({**os.environ, "VIDSEARCH_DATA_DIR": data_dir})
+    report: dict = {"passes": []}
+    with Library(settings) as lib:
+        lib.encoders.embed([np.zeros((224, 398, 3), np.uint8)] * 2)  # models loaded before the clock starts
+        check_s: list[float] = []
+        inner = lib.watchlists.on_indexed
+
+        def timed(video_id):
+            t0 = time.perf_counter()
+            try:
+                return inner(video_id)
+            finally:
+                check_s.append(time.perf_counter() - t0)
+
+        lib.runner.on_indexed = timed
+        made: list = []
+        for label in ("without", "with", "with", "without"):
+            if label == "with" and not made:
+                t0 = time.perf_counter()
+                made = add_watchlists(lib, queries)
+                report["create_s"] = round(time.perf_counter() - t0, 2)
+            elif label == "without" and made:
+                for w, _ in made:
+                    lib.watchlists.remove(w.name)
+                made = []
+            check_s.clear()
+            alerts_before = len(lib.watchlists.alerts(limit=100000))
+            t0 = time.perf_counter()
+            (r,) = list(lib.ingest([video], force=True))
+            wall = time.perf_counter() - t0
+            if r.status != "indexed":
+                raise RuntimeError(f"ingest failed: {r.error}")
+            report["passes"].append({"label": label, "watchlists": len(lib.watchlists.list()),
+                                     "wall_s": round(wall, 3), "check_s": round(sum(check_s), 4),
+                                     "alerts": len(lib.watchlists.alerts(limit=100000)) - alerts_before,
+                                     "times": r.times, "keyframes": r.keyframes, "duration": r.duration})
+            print(f"  [{label}] {wall:.2f} s, check {sum(check_s) * 1000:.0f} ms", flush=True)
+            lib.store.delete_video(r.video_id)  # each pass writes the video afresh
+    Path(out_json).write_text(json.dumps(report, default=float))
+
+
+def with_watchlists(m: dict, minutes: float, count: int, videos: str | None) -> dict:
+    """Issue 16: ingest overhead of ``count`` watchlists on the busy video, one child, ABBA order."""
+    sys.path.insert(0, str(common.REPO))
+    from bench.watchlists import SOURCES, make_queries
+
+    label = common._label(minutes)
+    busy = common.busy_video(minutes)
+    real = {p.name: p for p in common.real_videos(videos, required=True)}
+    tmp = Path(tempfile.mkdtemp(prefix="vidsearch-bench-watchlists-"))
+    try:
+        queries = make_queries({n: real[n] for n in SOURCES}, tmp, print)
+        queries = [queries[i % len(queries)] for i in range(count)]  # (more than made: repeats)
+        qfile = tmp / "queries.json"
+        qfile.write_text(json.dumps(queries, default=str))
+        out_json = tmp / "child.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--child-watchlists", str(tmp / "data"),
+               str(out_json), str(busy), str(qfile)]
+        load_start = [round(x, 2) for x in os.getloadavg()]
+        env = {**os.environ, "VIDSEARCH_OCR": os.environ.get("VIDSEARCH_OCR", "0")}
+        subprocess.run(cmd, cwd=common.REPO, env=env, check=True, timeout=3600)
+        rep = json.loads(out_json.read_text())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    passes = rep["passes"]
+    without = [p["wall_s"] for p in passes if p["label"] == "without"]
+    withw = [p["wall_s"] for p in passes if p["label"] == "with"]
+    checks = [p["check_s"] for p in passes if p["label"] == "with"]
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    summary = {
+        "target_with_vs_without": 1.05,
+        "watchlists": count,
+        "video": f"busy_{label}",
+        "wall_s_without_mean": round(mean(without), 3),
+        "wall_s_with_mean": round(mean(withw), 3),
+        "with_vs_without": common.ratio(mean(withw), mean(without)),
+        "check_s_with_mean": round(mean(checks), 4),
+        "check_share_of_ingest": round(mean(checks) / mean(withw), 5),
+        "alerts": sum(p["alerts"] for p in passes),
+        "create_s": rep.get("create_s"),
+    }
+    out = {"machine": {**m, "loadavg_at_end": [round(x, 2) for x in os.getloadavg()]},
+           "loadavg_start": load_start, "env": {"VIDSEARCH_OCR": env["VIDSEARCH_OCR"]},
+           "summary": summary, "passes": passes}
+    print(json.dumps(summary, indent=2))
+    common.write_json("ingest_watchlists", out)
     return out
 
 
@@ -237,12 +346,19 @@ def main() -> None:
                     help="issue 17: the busy video with a keyframe every 250 and every 30 frames (--minutes long), "
                          f"each under these settings ({', '.join(CONFIGS)}; none named: all), ratios to the "
                          "decode floor; output bench/out/ingest_compare.json")
+    ap.add_argument("--watchlists", type=int, metavar="N",
+                    help="issue 16: the busy video (--minutes long) without, with, with, without N image and "
+                         "clip watchlists of other footage, one child; output bench/out/ingest_watchlists.json")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    ap.add_argument("--child-watchlists", nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--encoder-bench", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         data_dir, out_json, *files = a.child
         child(data_dir, out_json, files, a.encoder_bench)
+        return
+    if a.child_watchlists:
+        child_watchlists(*a.child_watchlists)
         return
 
     global OUT_NAME
@@ -252,6 +368,9 @@ def main() -> None:
     print(common.machine_line(m), flush=True)
     if a.compare is not None:
         compare(m, a.minutes, a.compare or list(CONFIGS))
+        return
+    if a.watchlists:
+        with_watchlists(m, a.minutes, a.watchlists, a.videos)
         return
     minutes = 0.25 if a.quick else a.minutes
     busy = common.busy_video(minutes)

@@ -85,6 +85,20 @@ def make_queries(videos: dict[str, Path], work: Path, log) -> list[dict]:
     return queries
 
 
+def add_watchlists(lib, queries: list[dict], *, threshold: float | None = None) -> list[tuple]:
+    """One image or clip watchlist per query of :func:`make_queries` (``threshold`` None: the
+    library's defaults); ``[(watchlist, query)]``. Also used by ``bench/ingest.py --watchlists``."""
+    made = []
+    for i, q in enumerate(queries):
+        name = f"q{i:03d} {q['source']} {q['kind']} {q['edit']}"
+        if q["kind"] == "image":
+            w = lib.watchlists.add(name, "image", image=str(q["file"]), threshold=threshold)
+        else:
+            w = lib.watchlists.add(name, "clip", clip=q["file"], threshold=threshold)
+        made.append((w, q))
+    return made
+
+
 def same_shot(q: dict, video: str) -> bool:
     """test.mp4 is one static shot and part_0.mp4 its first second: a still of a later second of
     the shot matches it as the same footage (NOTES.md)."""
@@ -170,15 +184,8 @@ def main() -> None:
 
     lib.runner.on_indexed = timed
     t0 = time.perf_counter()
-    made = []
-    for i, q in enumerate(queries):
-        name = f"q{i:03d} {q['source']} {q['kind']} {q['edit']}"
-        # at the floor, so that every threshold above it can be judged from the alerts' scores
-        if q["kind"] == "image":
-            w = lib.watchlists.add(name, "image", image=str(q["file"]), threshold=FLOOR)
-        else:
-            w = lib.watchlists.add(name, "clip", clip=q["file"], threshold=FLOOR)
-        made.append((w, q))
+    # at the floor, so that every threshold above it can be judged from the alerts' scores
+    made = add_watchlists(lib, queries, threshold=FLOOR)
     create_s = time.perf_counter() - t0
     log(f"{len(made)} watchlists made in {create_s:.1f} s")
 

@@ -317,3 +317,15 @@ def test_frame_vectors_of_a_span_with_their_vectors(store):
     sem = store.frame_vectors("v", vector_name="semantic")  # only the frames that have one
     assert [f.timestamp for f in sem] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
     assert store.frame_vectors("nope") == []
+
+
+def test_passes_filters_as_the_store_filters_payloads():
+    from vidsearch.index.store import passes_filters
+
+    p = {"camera": "yard", "wall_time": 100.0}
+    assert passes_filters(p) and passes_filters({}) and passes_filters(p, camera="yard")
+    assert not passes_filters(p, camera="gate") and not passes_filters({}, camera="yard")
+    assert passes_filters(p, wall_after=100.0, wall_before=100.0) and not passes_filters(p, wall_after=100.5)
+    assert not passes_filters(p, wall_before=99.0) and not passes_filters({"camera": "yard"}, wall_after=0.0)
+    assert passes_filters(p, wall_ranges=[(0, 10), (90, 110)]) and not passes_filters(p, wall_ranges=[(0, 10)])
+    assert not passes_filters(p, wall_ranges=[])  # none matches nothing, as in the stores

@@ -80,3 +80,34 @@ def test_watchlist_lifecycle_through_the_api(keyed):
     assert live.request("DELETE", "/api/v1/watchlists/fractal", headers=KEY).status == 200
     assert [w["name"] for w in live.request("GET", "/api/v1/watchlists").json["watchlists"]] == ["our test card"]
     assert live.request("GET", "/api/v1/watchlists/fractal").status == 404
+
+
+def test_a_taught_word_keeps_to_the_camera_through_the_search_api(tmp_path, encoders):
+    """GET /api/v1/search?text=<taught word>&camera=...: only that camera's moments (issue 16)."""
+    from types import SimpleNamespace
+    from urllib.parse import urlencode
+
+    from tests.alert.test_words import DAY, _two_cameras
+
+    video = make_scenes(tmp_path / "a.mp4", ["testsrc2", "mandelbrot", "smptebars"], seconds=3)
+    lib, ids = _two_cameras(SimpleNamespace(a=video, tmp=tmp_path), encoders)
+    try:
+        with serving(lib) as live:
+            def found(**params):
+                r = live.request("GET", "/api/v1/search?" + urlencode({"text": "our test card", **params}))
+                assert r.status == 200, r.body
+                return [m for m in r.json["results"] if m["why"] == ["taught: our test card"]]
+
+            assert {m["video_id"] for m in found()} == set(ids.values())
+            assert {m["video_id"] for m in found(camera="yard")} == {ids["yard"]}
+            assert {m["video_id"] for m in found(camera="gate")} == {ids["gate"]}
+            assert {m["video_id"] for m in found(time_of_day="21:00-06:00")} == {ids["gate"]}
+            assert found(camera="yard", before=_iso(DAY - 1)) == []
+    finally:
+        lib.close()
+
+
+def _iso(t: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat()

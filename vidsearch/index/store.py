@@ -63,6 +63,24 @@ TEXT_FIELD = "text"  # frame payload: words read on screen (full-text index)
 FILTER_KEYS = ("camera", "wall_after", "wall_before", "wall_ranges")
 
 
+def passes_filters(payload: Mapping[str, Any], camera: str | None = None, wall_after: float | None = None,
+                   wall_before: float | None = None, wall_ranges=None) -> bool:
+    """Whether a frame's payload passes the :data:`FILTER_KEYS` filters as the stores' own payload
+    filters pass it (for frames read whole, e.g. by :meth:`VectorStore.video_vectors`): a filter on
+    ``wall_time`` leaves out a frame without one, and an empty ``wall_ranges`` matches nothing."""
+    if camera is not None and payload.get("camera") != str(camera):
+        return False
+    if wall_after is None and wall_before is None and wall_ranges is None:
+        return True
+    wall = payload.get("wall_time")
+    if wall is None:
+        return False
+    wall = float(wall)
+    if (wall_after is not None and wall < float(wall_after)) or (wall_before is not None and wall > float(wall_before)):
+        return False
+    return wall_ranges is None or any(float(a) <= wall <= float(b) for a, b in wall_ranges)
+
+
 @dataclass(frozen=True)
 class StoredFrame:
     """One stored frame point with one of its vectors (:meth:`VectorStore.frame_vectors`)."""

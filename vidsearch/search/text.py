@@ -167,13 +167,16 @@ def search_text(query: str, *, encoders, store, catalog, settings, limit: int = 
                 taught=None) -> Moments:
     """Moments that match a free-text query, best first; each with ``extra["why"]`` and
     ``extra["confidence"]``; a page of ``limit`` from ``offset`` (see :func:`vidsearch.search.moment.page`).
-    ``where``: more payload filters of the store (camera, wall_ranges). ``taught``: words taught by example (``{name: search(limit=, video_id=, after=, before=)}``,
-    :mod:`vidsearch.alert.words`): a query that says one of them answers with its moments first."""
+    ``where``: more payload filters of the store (camera, wall_ranges). ``taught``: words taught by example (``{name: search(limit=, video_id=, after=, before=, where=)}``,
+    :mod:`vidsearch.alert.words`): a query that says one of them answers with its moments first, under
+    the same filters (``where`` with ``wall_after``/``wall_before``)."""
+    walls = {n: v for n, v in (("wall_after", wall_after), ("wall_before", wall_before)) if v is not None}
+    walls.update({k: v for k, v in (where or {}).items() if v is not None})
     if taught:
         said = taught_in(query, list(taught))
         if said:
             return _with_taught(query, [taught[n] for n in said], limit=limit, offset=offset, video_id=video_id,
-                                after=after, before=before, include_weak=include_weak,
+                                after=after, before=before, where=walls, include_weak=include_weak,
                                 search=lambda **kw: search_text(query, encoders=encoders, store=store, catalog=catalog,
                                                                 settings=settings, video_id=video_id, after=after,
                                                                 before=before, wall_after=wall_after,
@@ -186,8 +189,6 @@ def search_text(query: str, *, encoders, store, catalog, settings, limit: int = 
     q = parse_query(query)
     k = candidates or max(200, 20 * (offset + limit))
     filters = dict(video_id=video_id, start=after, end=before)
-    walls = {n: v for n, v in (("wall_after", wall_after), ("wall_before", wall_before)) if v is not None}
-    walls.update({k: v for k, v in (where or {}).items() if v is not None})
     frames: dict[tuple[str, float], _Frame] = {}
 
     def slot(hit: FrameHit) -> _Frame:
@@ -269,10 +270,11 @@ def taught_in(query: str, names: list[str]) -> list[str]:
     return [n for n in names if (w := tokens(n)) and any(q[i: i + len(w)] == w for i in range(len(q) - len(w) + 1))]
 
 
-def _with_taught(query, searchers, *, limit, offset, video_id, after, before, include_weak, search) -> Moments:
+def _with_taught(query, searchers, *, limit, offset, video_id, after, before, where, include_weak, search) -> Moments:
     """The taught words' moments (best first), then the plain text search's that do not overlap them."""
     want = offset + limit + 1
-    first = sorted((m for s in searchers for m in s(limit=want, video_id=video_id, after=after, before=before)),
+    first = sorted((m for s in searchers
+                    for m in s(limit=want, video_id=video_id, after=after, before=before, where=where)),
                    key=lambda m: -m.score)
     try:
         rest = search(limit=want, include_weak=include_weak)
