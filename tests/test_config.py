@@ -27,6 +27,9 @@ def test_environment_overrides_and_derived_paths(tmp_path):
                               "VIDSEARCH_SKIP_LOOP_FILTER": "yes", "VIDSEARCH_SEMANTIC_INT8": "1"})
     assert (fast.keyframe_sampling, fast.skip_loop_filter, fast.semantic_int8) == (True, True, True)
     assert Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path), "VIDSEARCH_OCR_ENGINE": "PPOCR"}).ocr_engine == "ppocr"
+    assert Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path), "VIDSEARCH_OCR_INTERVAL": "2"}).ocr_interval == 2.0
+    with pytest.raises(ConfigError, match="VIDSEARCH_OCR_INTERVAL"):
+        Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path), "VIDSEARCH_OCR_INTERVAL": "-1"})
 
 
 @pytest.mark.parametrize("name,value", [
