@@ -20,6 +20,7 @@ The 20/60-min videos repeat the 10-minute cycle of distinct scenes (see ``bench/
     .venv/bin/python bench/ingest.py --quick    # smoke: 15-s videos and 3 small real clips
     .venv/bin/python bench/ingest.py --compare --minutes 3   # issue 17: keyframes every 250 / 30 frames,
                                                  # shortcuts off / decode only / all / all without OCR
+    .venv/bin/python bench/ingest.py --compare default ocr_interval --minutes 3   # OCR at most every 2 s
 
 Output: ``bench/out/ingest.json`` (``ingest.quick.json``).
 """
@@ -52,7 +53,10 @@ CONFIGS = {
     "decode": {**SHORTCUTS_OFF, "VIDSEARCH_KEYFRAME_SAMPLING": "1", "VIDSEARCH_SKIP_LOOP_FILTER": "1"},
     "after": SHORTCUTS_ON,  # every shortcut
     "after_no_ocr": {**SHORTCUTS_ON, "VIDSEARCH_OCR": "0"},  # where the rest of the time goes
+    "default": {},  # today's defaults (and whatever VIDSEARCH_* the environment sets)
+    "ocr_interval": {"VIDSEARCH_OCR_INTERVAL": "2"},  # at most one OCR read per 2 s of a video
 }
+COMPARE_ALL = ("before", "decode", "after", "after_no_ocr")  # --compare with no config named
 STAGES = ("probe", "decode", "segment", "embed", "write")  # and whatever else IngestResult.times names
 OUT_NAME = "ingest"
 
@@ -235,7 +239,7 @@ def main() -> None:
     ap.add_argument("--out-name", default="ingest", help="output file name in bench/out (default ingest)")
     ap.add_argument("--compare", nargs="*", choices=list(CONFIGS), metavar="CONFIG",
                     help="issue 17: the busy video with a keyframe every 250 and every 30 frames (--minutes long), "
-                         f"each under these settings ({', '.join(CONFIGS)}; none named: all), ratios to the "
+                         f"each under these settings ({', '.join(CONFIGS)}; none named: {', '.join(COMPARE_ALL)}), ratios to the "
                          "decode floor; output bench/out/ingest_compare.json")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("--encoder-bench", action="store_true", help=argparse.SUPPRESS)
@@ -251,7 +255,7 @@ def main() -> None:
     m = common.machine()
     print(common.machine_line(m), flush=True)
     if a.compare is not None:
-        compare(m, a.minutes, a.compare or list(CONFIGS))
+        compare(m, a.minutes, a.compare or list(COMPARE_ALL))
         return
     minutes = 0.25 if a.quick else a.minutes
     busy = common.busy_video(minutes)
