@@ -38,7 +38,7 @@ def test_batches_carry_final_keyframes_and_segments_with_unit_vectors(settings, 
 
 def test_ocr_interval_setting_limits_the_reads_of_a_busy_video(encoders, tmp_path):
     """VIDSEARCH_OCR_INTERVAL reaches the indexer's OCR gate: on a busy picture with a caption,
-    every keyframe's text is read at 0 s (the default), every other one's at 2 s."""
+    every keyframe's text is read at 0 s, every other one's at 2 s (the default)."""
     import shutil
 
     import cv2
