@@ -20,6 +20,7 @@ The 20/60-min videos repeat the 10-minute cycle of distinct scenes (see ``bench/
     .venv/bin/python bench/ingest.py --quick    # smoke: 15-s videos and 3 small real clips
     .venv/bin/python bench/ingest.py --compare --minutes 3   # issue 17: keyframes every 250 / 30 frames,
                                                  # shortcuts off / decode only / all / all without OCR
+    .venv/bin/python bench/ingest.py --compare ocr_every ocr_interval --minutes 3   # OCR every sample / every 2 s
     .venv/bin/python bench/ingest.py --watchlists 100 --minutes 2   # issue 16: the busy video without,
                                                  # with, with, without 100 watchlists, in one child
 
@@ -54,7 +55,7 @@ TARGETS = {"x_realtime": 10.0, "vs_decode_floor": 1.5, "static_speedup": 3.0, "p
 # each under these settings, in one run; the targets are ingest wall / decode floor
 COMPARE_TARGETS = {"archive": 0.8, "camera": 0.4, "peak_rss_mib": 1024}
 SHORTCUTS_OFF = {"VIDSEARCH_KEYFRAME_SAMPLING": "0", "VIDSEARCH_SKIP_LOOP_FILTER": "0",
-                 "VIDSEARCH_SEMANTIC_INT8": "0", "VIDSEARCH_OCR_RETRY_INVERTED": "1"}
+                 "VIDSEARCH_SEMANTIC_INT8": "0", "VIDSEARCH_OCR_RETRY_INVERTED": "1", "VIDSEARCH_OCR_INTERVAL": "0"}
 SHORTCUTS_ON = {"VIDSEARCH_KEYFRAME_SAMPLING": "1", "VIDSEARCH_SKIP_LOOP_FILTER": "1",
                 "VIDSEARCH_SEMANTIC_INT8": "1", "VIDSEARCH_OCR_RETRY_INVERTED": "0"}
 CONFIGS = {
@@ -62,7 +63,10 @@ CONFIGS = {
     "decode": {**SHORTCUTS_OFF, "VIDSEARCH_KEYFRAME_SAMPLING": "1", "VIDSEARCH_SKIP_LOOP_FILTER": "1"},
     "after": SHORTCUTS_ON,  # every shortcut
     "after_no_ocr": {**SHORTCUTS_ON, "VIDSEARCH_OCR": "0"},  # where the rest of the time goes
+    "ocr_every": {"VIDSEARCH_OCR_INTERVAL": "0"},  # the defaults, but OCR on every changed sample (before)
+    "ocr_interval": {"VIDSEARCH_OCR_INTERVAL": "2"},  # the defaults: at most one OCR read per 2 s of a video
 }
+COMPARE_ALL = ("before", "decode", "after", "after_no_ocr")  # --compare with no config named
 STAGES = ("probe", "decode", "segment", "embed", "write")  # and whatever else IngestResult.times names
 OUT_NAME = "ingest"
 
@@ -344,7 +348,8 @@ def main() -> None:
     ap.add_argument("--out-name", default="ingest", help="output file name in bench/out (default ingest)")
     ap.add_argument("--compare", nargs="*", choices=list(CONFIGS), metavar="CONFIG",
                     help="issue 17: the busy video with a keyframe every 250 and every 30 frames (--minutes long), "
-                         f"each under these settings ({', '.join(CONFIGS)}; none named: all), ratios to the "
+                         f"each under these settings ({', '.join(CONFIGS)}; none named: {', '.join(COMPARE_ALL)}), "
+                         "ratios to the "
                          "decode floor; output bench/out/ingest_compare.json")
     ap.add_argument("--watchlists", type=int, metavar="N",
                     help="issue 16: the busy video (--minutes long) without, with, with, without N image and "
@@ -367,7 +372,7 @@ def main() -> None:
     m = common.machine()
     print(common.machine_line(m), flush=True)
     if a.compare is not None:
-        compare(m, a.minutes, a.compare or list(CONFIGS))
+        compare(m, a.minutes, a.compare or list(COMPARE_ALL))
         return
     if a.watchlists:
         with_watchlists(m, a.minutes, a.watchlists, a.videos)

@@ -10,6 +10,7 @@ def test_defaults_need_no_configuration(tmp_path):
     assert s.qdrant_url is None and s.device == "auto" and s.sample_fps == 1.0 and s.decoder == "pyav"
     assert s.data_dir.name == "vidsearch"
     assert not (s.keyframe_sampling or s.skip_loop_filter or s.semantic_int8) and s.ocr_retry_inverted  # issue 17
+    assert s.ocr_interval == 2.0  # OCR at most every 2 s of a video (docs/benchmarks.md)
     assert s.catalog_path.parent == s.data_dir and s.qdrant_path.parent == s.data_dir
 
 
@@ -27,6 +28,9 @@ def test_environment_overrides_and_derived_paths(tmp_path):
                               "VIDSEARCH_SKIP_LOOP_FILTER": "yes", "VIDSEARCH_SEMANTIC_INT8": "1"})
     assert (fast.keyframe_sampling, fast.skip_loop_filter, fast.semantic_int8) == (True, True, True)
     assert Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path), "VIDSEARCH_OCR_ENGINE": "PPOCR"}).ocr_engine == "ppocr"
+    assert Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path), "VIDSEARCH_OCR_INTERVAL": "0"}).ocr_interval == 0.0
+    with pytest.raises(ConfigError, match="VIDSEARCH_OCR_INTERVAL"):
+        Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path), "VIDSEARCH_OCR_INTERVAL": "-1"})
 
 
 @pytest.mark.parametrize("name,value", [

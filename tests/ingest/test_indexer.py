@@ -34,3 +34,34 @@ def test_batches_carry_final_keyframes_and_segments_with_unit_vectors(settings, 
             assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     assert (ix.samples, ix.keyframes) == (8, 5)
     assert sorted(p.name for p in tmp_path.glob("*.jpg")) == ["00000.jpg", "04000.jpg"]
+
+
+def test_ocr_interval_setting_limits_the_reads_of_a_busy_video(encoders, tmp_path):
+    """VIDSEARCH_OCR_INTERVAL reaches the indexer's OCR gate: on a busy picture with a caption,
+    every keyframe's text is read at 0 s, every other one's at 2 s (the default)."""
+    import shutil
+
+    import cv2
+    import pytest
+
+    from vidsearch.config import Settings
+
+    if shutil.which("tesseract") is None or getattr(encoders, "ocr", None) is None:
+        pytest.skip("tesseract-ocr is not installed (scripts/install installs it)")
+    frames = []
+    for t in range(6):
+        img = np.full((224, 320, 3), 90, np.uint8)
+        img[80:, 80 * (t % 4): 80 * (t % 4) + 80] = 255  # a white block moves every second: busy
+        img[:60] = 0
+        cv2.putText(img, "GATE 4", (90, 45), cv2.FONT_HERSHEY_SIMPLEX, 1.3, (255, 255, 255), 3)
+        frames.append(Frame(timestamp=float(t), image=img))
+    read = {}
+    for interval in ("0", "2"):
+        settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path / "data"), "VIDSEARCH_OCR_INTERVAL": interval})
+        (tmp_path / interval).mkdir()
+        ix = SpanIndexer(settings, encoders, "vid", tmp_path / interval)
+        batch = ix.feed(frames)
+        keys = batch.keyframes + ix.finish(6.0).keyframes
+        assert [k.timestamp for k in keys] == [float(t) for t in range(6)]
+        read[interval] = [k.timestamp for k in keys if "gate" in k.payload.get("text", "")]
+    assert read == {"0": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "2": [0.0, 2.0, 4.0]}

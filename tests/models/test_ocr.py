@@ -173,3 +173,62 @@ def test_gate_reads_text_typed_inside_a_larger_text_region(shared_videos):
     assert chosen[0] < 0.5 and any(1.5 < t < 3.75 for t in chosen)
     old = [times[i] for i, _ in OcrGate(new_boxes=False).select(images, times)]
     assert old == [times[0]]
+
+
+@pytest.fixture(scope="module")
+def busy_and_caption_frames(tmp_path_factory):
+    """224-px samples, 1 a second, of two 320x240 videos with the label "GATE 4" on a black band at
+    the top throughout. Busy (8 s): a white quarter of the picture moves one place right every
+    second (back to the left after the fourth), so every sample's picture changes. Caption (5 s): grey until 1 s, then
+    the left half turns white and the caption "EXIT" appears in the right half, both staying."""
+    folder = tmp_path_factory.mktemp("ocr_interval")
+    band = "drawbox=x=0:y=0:w=iw:h=60:color=black:t=fill"
+    label = "drawtext=text='GATE 4':fontcolor=white:fontsize=40:x=(w-text_w)/2:y=10"
+    half = "drawbox=x={}:y=60:w=iw/2:h=ih-60:color=white:t=fill:enable='{}'"
+    quarter = "drawbox=x=iw*{0}/4:y=60:w=iw/4:h=ih-60:color=white:t=fill:enable='eq(mod(floor(t),4),{0})'"
+    busy_vf = ",".join([*(quarter.format(k) for k in range(4)), band, label])
+    exit_text = "drawtext=text='EXIT':fontcolor=black:fontsize=40:x=190:y=160:enable='gte(t,1)'"
+    caption_vf = ",".join([half.format(0, "gte(t,1)"), exit_text, band, label])
+    try:
+        busy = make_video(folder / "busy.mp4", duration=8, source="color=c=gray:size=320x240:rate=25:duration=8",
+                          vf=busy_vf)
+        caption = make_video(folder / "caption.mp4", duration=5,
+                             source="color=c=gray:size=320x240:rate=25:duration=5", vf=caption_vf)
+    except Exception as exc:  # ffmpeg without drawtext or without a font
+        pytest.skip(f"ffmpeg cannot draw text here: {exc}")
+    return frames_of(busy), frames_of(caption)
+
+
+def read_times(frames, **gate):
+    """The sample times that an :class:`OcrGate` with ``gate`` settings reads, fed 3 samples a
+    call (as the indexer feeds it batches)."""
+    g, out = OcrGate(**gate), []
+    for k in range(0, len(frames), 3):
+        part = frames[k:k + 3]
+        out += [round(part[i].timestamp) for i, _ in g.select([f.image for f in part], [f.timestamp for f in part])]
+    return out
+
+
+def test_min_interval_reads_a_busy_video_every_other_second(busy_and_caption_frames):
+    busy, _ = busy_and_caption_frames
+    assert [round(f.timestamp) for f in busy] == list(range(8))
+    assert all(text_regions(f.image) for f in busy)
+    assert read_times(busy) == list(range(8))  # the gate alone (VIDSEARCH_OCR_INTERVAL=0): each sample
+    assert read_times(busy, min_interval=0.0) == list(range(8))
+    assert read_times(busy, min_interval=2.0) == [0, 2, 4, 6]
+    assert read_times(busy, min_interval=3.0) == [0, 3, 6]
+
+
+def test_a_caption_that_appears_is_still_read_within_the_interval(busy_and_caption_frames):
+    _, caption = busy_and_caption_frames
+    assert read_times(caption) == [0, 1]  # the caption comes with a picture change at 1 s: read at once
+    # with the interval, 1 s is too soon after the read at 0 s; the next sample is compared with the
+    # frame read at 0 s (not the skipped one), so the caption is read at 2 s, and not again after
+    assert read_times(caption, min_interval=2.0) == [0, 2]
+    g = OcrGate(min_interval=2.0)
+    chosen = g.select([f.image for f in caption], [f.timestamp for f in caption])
+    (first, boxes0), (second, boxes2) = chosen
+    assert len(boxes2) > len(boxes0)  # the caption's box is among those read at 2 s
+    if shutil.which("tesseract"):
+        texts = TesseractReader().read([caption[second].image], [boxes2])
+        assert "exit" in texts[0].split()

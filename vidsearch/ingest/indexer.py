@@ -59,13 +59,14 @@ class SpanIndexer:
             if getattr(encoders, "temporal", None) is None:
                 raise ValueError("VIDSEARCH_SEGMENT_ENCODER=temporal, but the encoders were built without it")
             self._steps = SegmentSteps(encoders.temporal)
-        # text on screen (OCR) for text search: per video, only keyframes whose picture or text changed
+        # text on screen (OCR) for text search: per video, only keyframes whose picture or text changed,
+        # at most one read per VIDSEARCH_OCR_INTERVAL seconds
         self._ocr = getattr(encoders, "ocr", None)
         self._ocr_gate = None
         if self._ocr is not None:
             from vidsearch.models.ocr import OcrGate
 
-            self._ocr_gate = OcrGate()
+            self._ocr_gate = OcrGate(min_interval=settings.ocr_interval)
 
     def _close_last(self, seg: Segment) -> None:
         if self._last is not None and self._last.segment_index == seg.index and self._last.until is None:

@@ -316,7 +316,13 @@ class OcrGate:
     appeared that no box of the last read frame matches (box IoU below ``box_iou``): a caption
     that is typed or replaced changes little of the whole picture, and one typed inside a larger
     text-like region (a dialog box on a screen) changes neither the regions' mask nor their mean.
-    A text-only change is read at most once per ``interval`` seconds."""
+    A text-only change is read at most once per ``interval`` seconds, and any read at most once
+    per ``min_interval`` seconds (``VIDSEARCH_OCR_INTERVAL``; 0: no limit): on busy video, where
+    every sample's picture changes, that is what bounds Tesseract's share of the ingest. A frame
+    skipped for it is not remembered, so the next frame after the interval is compared with the
+    last frame that was READ: a caption that appeared meanwhile is read then (one shown for less
+    than ``min_interval`` can be missed). Times are frame times, which may fall a little before
+    the nominal sample times: up to ``slack`` seconds short of the interval count as the interval."""
 
     change: float = 0.06
     overlap: float = 0.7
@@ -324,6 +330,8 @@ class OcrGate:
     interval: float = 2.0
     new_boxes: bool = True
     box_iou: float = 0.5
+    min_interval: float = 0.0
+    slack: float = 0.05
     _last: np.ndarray | None = None
     _last_mask: np.ndarray | None = None
     _last_boxes: list | None = None
@@ -340,6 +348,8 @@ class OcrGate:
         chosen = []
         for i, img in enumerate(images):
             now = float(times[i]) if times is not None else float(i)
+            if self.min_interval > 0 and now - self._last_time < self.min_interval - self.slack:
+                continue  # read too recently (before the text detector: this frame costs nothing)
             boxes = text_regions(img)
             if not boxes:
                 continue
