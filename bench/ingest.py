@@ -137,7 +137,7 @@ def child_watchlists(data_dir: str, out_json: str, video: str, queries_json: str
     sys.path.insert(0, str(common.REPO))
     import numpy as np
 
-    from bench.watchlists import add_watchlists
+    from bench.watchlists import add_watchlists, time_checks
     from vidsearch.config import Settings
     from vidsearch.library import Library
 
@@ -146,17 +146,7 @@ def child_watchlists(data_dir: str, out_json: str, video: str, queries_json: str
     report: dict = {"passes": []}
     with Library(settings) as lib:
         lib.encoders.embed([np.zeros((224, 398, 3), np.uint8)] * 2)  # models loaded before the clock starts
-        check_s: list[float] = []
-        inner = lib.watchlists.on_indexed
-
-        def timed(video_id):
-            t0 = time.perf_counter()
-            try:
-                return inner(video_id)
-            finally:
-                check_s.append(time.perf_counter() - t0)
-
-        lib.runner.on_indexed = timed
+        check_s = time_checks(lib)
         made: list = []
         for label in ("without", "with", "with", "without"):
             if label == "with" and not made:

@@ -99,6 +99,22 @@ def add_watchlists(lib, queries: list[dict], *, threshold: float | None = None) 
     return made
 
 
+def time_checks(lib) -> list[float]:
+    """Time every watchlist check of the library's ingest (its runner's ``on_indexed`` hook): the
+    seconds of each check are appended to the returned list."""
+    inner, seconds = lib.watchlists.on_indexed, []
+
+    def timed(video_id):
+        t0 = time.perf_counter()
+        try:
+            return inner(video_id)
+        finally:
+            seconds.append(time.perf_counter() - t0)
+
+    lib.runner.on_indexed = timed
+    return seconds
+
+
 def same_shot(q: dict, video: str) -> bool:
     """test.mp4 is one static shot and part_0.mp4 its first second: a still of a later second of
     the shot matches it as the same footage (NOTES.md)."""
@@ -172,17 +188,9 @@ def main() -> None:
     settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(data), "VIDSEARCH_OCR": "0",
                                   "VIDSEARCH_WATCHLIST_CONFIRM": a.confirm})
     lib = Library(settings)
-    hook_s = []
     inner = lib.watchlists.on_indexed
-
-    def timed(video_id):
-        t0 = time.perf_counter()
-        try:
-            return inner(video_id)
-        finally:
-            hook_s.append(time.perf_counter() - t0)
-
-    lib.runner.on_indexed = timed
+    hook_s = time_checks(lib)
+    timed = lib.runner.on_indexed
     t0 = time.perf_counter()
     # at the floor, so that every threshold above it can be judged from the alerts' scores
     made = add_watchlists(lib, queries, threshold=FLOOR)

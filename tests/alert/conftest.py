@@ -24,3 +24,18 @@ def open_library(data_dir: Path, encoders, **env):
 
     settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(data_dir), "VIDSEARCH_OCR": "0", **env})
     return Library(settings, encoders=encoders)
+
+
+def mark_list_and_remove(main, capsys, name: str, alert_id: int) -> None:
+    """The CLI's mark, list and rm of a watchlist with one alert, as a user runs them after an ingest."""
+    import json
+
+    assert main(["watchlist", "mark", name, str(alert_id), "right"]) == 0
+    capsys.readouterr()
+    assert main(["watchlist", "list", "--json"]) == 0
+    [w] = json.loads(capsys.readouterr().out)["watchlists"]
+    assert w["marks"] == {"right": 1, "wrong": 0, "precision": 1.0} and w["alerts"] == 1
+    assert main(["watchlist", "add", name, "--text", "x"]) == 2  # the name is taken
+    assert "name" in capsys.readouterr().err
+    assert main(["watchlist", "rm", name]) == 0
+    assert main(["watchlist", "rm", name]) == 1

@@ -1,5 +1,6 @@
 import json
 
+from tests.alert.conftest import mark_list_and_remove
 from vidsearch.cli import main
 
 
@@ -14,11 +15,4 @@ def test_watchlist_commands(footage, monkeypatch, capsys):
     assert alert["watchlist"] == "fractal" and alert["path"] == str(footage.a)
     assert main(["watchlist", "backtest", "fractal", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["total"] == 1
-    assert main(["watchlist", "mark", "fractal", str(alert["id"]), "right"]) == 0
-    capsys.readouterr()
-    assert main(["watchlist", "list", "--json"]) == 0
-    [w] = json.loads(capsys.readouterr().out)["watchlists"]
-    assert w["marks"] == {"right": 1, "wrong": 0, "precision": 1.0} and w["alerts"] == 1
-    assert main(["watchlist", "add", "fractal", "--text", "x"]) == 2  # the name is taken
-    assert main(["watchlist", "rm", "fractal"]) == 0
-    assert main(["watchlist", "rm", "fractal"]) == 1
+    mark_list_and_remove(main, capsys, "fractal", alert["id"])

@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from tests.alert.conftest import mark_list_and_remove
 from tests.web.conftest import serving, web_settings
 from vidsearch.cli import main
 
@@ -47,17 +48,9 @@ def test_watchlist_commands_through_the_server(owned, footage, capsys):
     assert main(["watchlist", "backtest", "fractal", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["total"] == 1 and out["matches"][0]["video_id"] == alert["video_id"]
-    assert main(["watchlist", "mark", "fractal", str(alert["id"]), "right"]) == 0
-    capsys.readouterr()
-    assert main(["watchlist", "list", "--json"]) == 0
-    [w] = json.loads(capsys.readouterr().out)["watchlists"]
-    assert w["marks"] == {"right": 1, "wrong": 0, "precision": 1.0} and w["alerts"] == 1
-    assert main(["watchlist", "add", "fractal", "--text", "x"]) == 2  # the name is taken
-    assert "name" in capsys.readouterr().err
     assert main(["watchlist", "backtest", "nothing"]) == 1
     assert "no watchlist named 'nothing'" in capsys.readouterr().err
-    assert main(["watchlist", "rm", "fractal"]) == 0
-    assert main(["watchlist", "rm", "fractal"]) == 1
+    mark_list_and_remove(main, capsys, "fractal", alert["id"])
     capsys.readouterr()
     assert main(["alerts", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["alerts"] == []

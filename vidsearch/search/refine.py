@@ -275,6 +275,14 @@ def _source(catalog, video_id: str):
         return None
 
 
+def _prepared(moment: Moment, hits: list[FrameHit], catalog, settings):
+    """(sample period, candidates, record, VideoInfo) to re-check ``moment`` against its video, or
+    None when there is nothing to check or its file cannot be trusted."""
+    cands = candidates(hits, moment)
+    src = _source(catalog, moment.video_id) if cands else None
+    return None if src is None else (1.0 / settings.sample_fps, cands, *src)
+
+
 def query_features(image: np.ndarray, settings) -> Features:
     """ORB features of a query picture, as the refinement and :func:`confirm` match them."""
     import cv2
@@ -292,12 +300,10 @@ def confirm(query: Features, moment: Moment, hits: list[FrameHit], *, catalog, s
     None when it cannot be told (the file gone or changed, or undecodable now). With ``enough``, the
     frames nearest the best stored frame are matched first and the first count of ``enough`` or
     more is returned."""
-    period = 1.0 / settings.sample_fps
-    cands = candidates(hits, moment)
-    src = _source(catalog, moment.video_id)
-    if not cands or src is None:
+    ready = _prepared(moment, hits, catalog, settings)
+    if ready is None:
         return None
-    rec, info = src
+    period, cands, rec, info = ready
     try:
         matcher = FeatureMatcher(query=query)
         frames = _frame_features(rec.id, info, cands, period, matcher.orb, settings)
@@ -313,12 +319,10 @@ def confirm(query: Features, moment: Moment, hits: list[FrameHit], *, catalog, s
 
 
 def _refined(image: np.ndarray, moment: Moment, hits: list[FrameHit], *, catalog, settings) -> Moment:
-    period = 1.0 / settings.sample_fps
-    cands = candidates(hits, moment)
-    src = _source(catalog, moment.video_id)
-    if not cands or src is None:
+    ready = _prepared(moment, hits, catalog, settings)
+    if ready is None:
         return moment
-    rec, info = src
+    period, cands, rec, info = ready
     best: tuple[int, float, float] | None = None  # (inliers, -distance to the best hit, time)
     top = cands[0].timestamp
     own: tuple[float, int] | None = None  # (distance, inliers) of the decoded frame nearest the stored answer
