@@ -94,10 +94,11 @@ def match_video(w: Watchlist, frames: VideoFrames, *, lib) -> list[Moment]:
 
 
 def _confirmed(w: Watchlist, m: Moment, hits: list[FrameHit], lib) -> bool:
-    """Whether an image or region watchlist's moment is the picture's footage: a copy score at the
-    clip's same-footage level, or enough local features shared with the picture (the copy
-    descriptor alone also scores a look-alike room up to ~0.6). Watchlists made before the
-    features were stored, and moments whose file cannot be read now, keep the score alone."""
+    """Whether an image watchlist's moment is the picture's footage: a copy score at the clip's
+    same-footage level, or enough local features shared with the picture (the copy descriptor
+    alone also scores a look-alike room up to ~0.6). Regions (no keypoints stored), watchlists
+    made before keypoints were stored, and moments whose file cannot be read now keep the score
+    alone."""
     if not lib.settings.watchlist_confirm or m.score >= CONFIRMED_SCORE or "orb_desc" not in w.vectors:
         return True
     from vidsearch.search.refine import confirm

@@ -64,7 +64,9 @@ class Watchlists:
 
             vec = lib.encoders.copy.embed([resize_short_side(picture, lib.settings.frame_size)])[0]
             w.vectors = {"copy": vec.astype(np.float32)}
-            orb = query_features(picture, lib.settings)  # for the local-feature check of its alerts
+            # for the local-feature check of its alerts; not for a region: a part of a frame has too
+            # few keypoints for the count that a whole picture gets (unmeasured, so left as it was)
+            orb = query_features(picture, lib.settings) if region is None else ()
             if orb:
                 w.vectors.update(orb_points=orb[0], orb_desc=orb[1])
             w.query = {"region": list(region) if region is not None else None}
