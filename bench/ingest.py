@@ -65,6 +65,10 @@ CONFIGS = {
     "after_no_ocr": {**SHORTCUTS_ON, "VIDSEARCH_OCR": "0"},  # where the rest of the time goes
     "ocr_every": {"VIDSEARCH_OCR_INTERVAL": "0"},  # the defaults, but OCR on every changed sample (before)
     "ocr_interval": {"VIDSEARCH_OCR_INTERVAL": "2"},  # the defaults: at most one OCR read per 2 s of a video
+    "batch32": {"VIDSEARCH_BATCH_SIZE": "32"},  # encoder batches of 32 frames (the default before)
+    "batch8": {"VIDSEARCH_BATCH_SIZE": "8"},
+    "batch4": {"VIDSEARCH_BATCH_SIZE": "4"},
+    "batch2": {"VIDSEARCH_BATCH_SIZE": "2"},
 }
 COMPARE_ALL = ("before", "decode", "after", "after_no_ocr")  # --compare with no config named
 STAGES = ("probe", "decode", "segment", "embed", "write")  # and whatever else IngestResult.times names

@@ -19,7 +19,7 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_MAX_SEGMENT | ``30`` | longest segment, in seconds, before a shot is split |
 | VIDSEARCH_SHOT_THRESHOLD | ``0.35`` | colour-histogram distance (0..1) between consecutive samples above which a shot cut is declared |
 | VIDSEARCH_STATIC_CHANGE | ``0.002`` | a sample whose fraction of changed pixels (vs the last embedded frame of its segment) is at most this is not embedded again |
-| VIDSEARCH_BATCH_SIZE | ``32`` | encoder batch size |
+| VIDSEARCH_BATCH_SIZE | ``auto`` | frames per encoder batch; ``auto``: 4 on the CPU (on 2 cores, 1.4-2.8x faster embedding than 32 and less memory, docs/benchmarks.md "Ingest at camera speed"), 32 on CUDA |
 | VIDSEARCH_COPY_MODEL | ``distilled`` | SSCD variant: ``distilled`` (fast) or ``full`` |
 | VIDSEARCH_SEMANTIC | ``1`` | compute the EfficientNet semantic embedding (``0`` to skip) |
 | VIDSEARCH_SEMANTIC_INT8 | ``0`` | run EfficientNet quantised to int8 (CPU; made from the installed weights on first use and cached beside the ONNX export; vidsearch/models/quantise.py): 1.7x its speed, features at cosine 0.985 to the float ones. Set it the same for ingest and search (a change re-embeds nothing: re-ingest with ``--force``) |
@@ -129,7 +129,7 @@ class Settings:
     max_segment: float = 30.0
     shot_threshold: float = 0.35
     static_change: float = 0.002
-    batch_size: int = 32
+    batch_size: int | None = None  # None: auto (vidsearch.models.device.batch_for)
     copy_model: str = "distilled"
     semantic: bool = True
     semantic_int8: bool = False
@@ -252,7 +252,7 @@ class Settings:
             max_segment=get("MAX_SEGMENT", 30.0, float),
             shot_threshold=get("SHOT_THRESHOLD", 0.35, float),
             static_change=get("STATIC_CHANGE", 0.002, float),
-            batch_size=get("BATCH_SIZE", 32, int),
+            batch_size=get("BATCH_SIZE", None, lambda raw: None if raw.strip().lower() == "auto" else int(raw)),
             copy_model=get("COPY_MODEL", "distilled", str).lower(),
             semantic=get("SEMANTIC", True, parse_bool),
             semantic_int8=get("SEMANTIC_INT8", False, parse_bool),
@@ -320,7 +320,7 @@ class Settings:
         if not (self.ocr_size == 0 or 32 <= self.ocr_size <= 4320):
             raise ConfigError(f"VIDSEARCH_OCR_SIZE must be 0 (off) or in [32, 4320], not {self.ocr_size}")
         for name in ("decode_chunk", "batch_size"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"VIDSEARCH_{name.upper()} must be at least 1")
         if not (self.max_upload_mb > 0 and self.max_query_mb > 0):
             raise ConfigError("VIDSEARCH_MAX_UPLOAD_MB and VIDSEARCH_MAX_QUERY_MB must be positive")

@@ -62,3 +62,25 @@ def test_threads():
     assert dev.cpu_threads() >= 1
     dev.configure_torch_threads()
     assert 1 <= torch.get_num_threads() <= dev.cpu_threads()
+
+
+def test_batch_size_is_chosen_by_the_device_unless_set(tmp_path):
+    from vidsearch.config import ConfigError, Settings
+
+    auto = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path)})
+    assert auto.batch_size is None
+    assert Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path), "VIDSEARCH_BATCH_SIZE": "Auto"}).batch_size is None
+    assert (dev.batch_for(auto, "cpu"), dev.batch_for(auto, "cuda")) == (dev.CPU_BATCH, dev.CUDA_BATCH)
+    set16 = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path), "VIDSEARCH_BATCH_SIZE": "16"})
+    assert (dev.batch_for(set16, "cpu"), dev.batch_for(set16, "cuda")) == (16, 16)
+    with pytest.raises(ConfigError, match="VIDSEARCH_BATCH_SIZE"):
+        Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path), "VIDSEARCH_BATCH_SIZE": "many"})
+
+
+def test_the_encoders_embed_in_the_batches_the_device_gets(tmp_path):
+    from vidsearch.config import Settings
+    from vidsearch.models.encoders import Encoders
+
+    enc = Encoders(Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path), "VIDSEARCH_DEVICE": "cpu"}))
+    assert enc.copy.batch_size == dev.CPU_BATCH
+    assert enc.semantic.batch_size == dev.CPU_BATCH

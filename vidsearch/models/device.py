@@ -59,6 +59,15 @@ def pick_device(setting: str = "auto") -> str:
     )
 
 
+CPU_BATCH = 4  # on 2 CPU cores batches of 4 embed 1.4-2.8x faster than 32 (docs/benchmarks.md)
+CUDA_BATCH = 32
+
+
+def batch_for(settings, device: str) -> int:
+    """Frames per encoder batch on ``device``: VIDSEARCH_BATCH_SIZE, or by the device when ``auto``."""
+    return settings.batch_size or (CUDA_BATCH if device == "cuda" else CPU_BATCH)
+
+
 def _why_no_cuda() -> str:
     try:
         import torch

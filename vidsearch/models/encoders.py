@@ -26,11 +26,12 @@ class Encoders:
         """The copy-detection descriptor (SSCD), loaded on first use."""
         with self._lock:
             if self._copy is None:
-                from vidsearch.models.device import pick_device
+                from vidsearch.models.device import batch_for, pick_device
                 from vidsearch.models.sscd import CopyDescriptor
 
-                self._copy = CopyDescriptor(self.settings.copy_model, device=pick_device(self.settings.device),
-                                            batch_size=self.settings.batch_size)
+                device = pick_device(self.settings.device)
+                self._copy = CopyDescriptor(self.settings.copy_model, device=device,
+                                            batch_size=batch_for(self.settings, device))
             return self._copy
 
     @property
@@ -40,11 +41,12 @@ class Encoders:
             return None
         with self._lock:
             if self._semantic is None:
-                from vidsearch.models.device import pick_device
+                from vidsearch.models.device import batch_for, pick_device
                 from vidsearch.models.efficientnet import SemanticEmbedder
 
-                self._semantic = SemanticEmbedder(device=pick_device(self.settings.device),
-                                                  batch_size=self.settings.batch_size, int8=self.settings.semantic_int8)
+                device = pick_device(self.settings.device)
+                self._semantic = SemanticEmbedder(device=device, batch_size=batch_for(self.settings, device),
+                                                  int8=self.settings.semantic_int8)
             return self._semantic
 
     @property

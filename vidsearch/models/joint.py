@@ -188,5 +188,7 @@ def joint_model(settings) -> JointModel | None:
     """The model ``settings.joint_model`` names (loaded once per process), or None."""
     if not settings.joint_model:
         return None
+    from .device import batch_for, pick_device
+
     return JointModel(settings.joint_model, backend=settings.joint_backend, device=settings.device,
-                      batch_size=settings.batch_size)
+                      batch_size=batch_for(settings, pick_device(settings.device)))

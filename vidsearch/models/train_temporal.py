@@ -513,7 +513,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run_cli(settings, args) -> int:
     from vidsearch.ingest.discover import discover
 
-    from .device import configure_torch_threads, pick_device
+    from .device import batch_for, configure_torch_threads, pick_device
     from .sscd import CopyDescriptor
 
     if "torch" not in sys.modules:
@@ -527,7 +527,7 @@ def run_cli(settings, args) -> int:
     device = pick_device(settings.device)
     configure_torch_threads()
     cache = args.cache or args.out.with_name(args.out.name + ".cache")
-    copy = CopyDescriptor(settings.copy_model, device=device, batch_size=settings.batch_size,
+    copy = CopyDescriptor(settings.copy_model, device=device, batch_size=batch_for(settings, device),
                           short_side=settings.frame_size)
     held = set(args.holdout)
     t0 = time.perf_counter()
