@@ -9,6 +9,9 @@ and candidate, in a new random order each round (the machine is shared: load com
 the fastest round of each is reported as µs/request and as the ratio to plain Flask, with the median
 round beside it.
 
+Only spectree is a dependency of vidsearch: ``.venv/bin/pip install flask-openapi3==4.3.2 apiflask==3.1.2``
+first.
+
     .venv/bin/python bench/api_schemas.py            # 15 rounds x 1000 requests
     .venv/bin/python bench/api_schemas.py --n 300 --rounds 5
 """
