@@ -1,4 +1,4 @@
-"""The JSON shapes of API v1, declared once.
+"""The JSON answers of API v1, built from the records (their models: :mod:`web.api.shapes`).
 
 A search result is exactly :meth:`vidsearch.records.Moment.to_dict` (what ``vidsearch search
 --json`` prints) plus two URLs; a video is :meth:`vidsearch.catalog.VideoRecord.to_dict` plus its

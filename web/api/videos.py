@@ -11,7 +11,6 @@ browser-playable copy (vidsearch/copies.py), and while that is being made 202 ``
 """
 from __future__ import annotations
 
-import argparse
 import mimetypes
 import os
 import tempfile
@@ -23,6 +22,7 @@ from vidsearch.diskspace import LowDiskSpace, check_free_space
 from vidsearch.media import MediaError
 from web.access import library
 from web.api.schemas import shown_path, video_json
+from web.api.shapes import ClipSpan, FrameAt, VideoPath, VideoUpload, given, spec
 from web.auth import local_client, write_endpoint
 from web.errors import ApiError
 from web.files import Opened, open_data_file, open_indexed, send_opened
@@ -66,13 +66,20 @@ def get_video(video_id: str):
     return jsonify(video_json(_record(video_id)))
 
 
+@bp.before_request
+def _json_limit() -> None:
+    if request.is_json:
+        request.max_content_length = MAX_JSON_BYTES
+
+
 @bp.post("")
 @write_endpoint
+@spec.validate(json=VideoPath, form=VideoUpload)
 def add_videos():
     if request.mimetype == "multipart/form-data":
         return _add_upload()
-    if request.is_json:
-        return _add_path()
+    if given().json is not None:
+        return _add_path(given().json)
     raise ApiError(415, "unsupported_media_type",
                    "send the video as multipart/form-data in the field 'file', or JSON {\"path\": \"/server/path\"}")
 
@@ -115,18 +122,12 @@ def _add_upload():
     return _accepted({"video_id": job.video_id, "job_id": job.id}, job.id)
 
 
-def _add_path():
-    request.max_content_length = MAX_JSON_BYTES
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or "path" not in body:
-        raise ApiError(400, "bad_request", 'send JSON {"path": "/absolute/path/on/the/server"}')
-    force = body.get("force", False)
-    if not isinstance(force, bool):
-        raise ApiError(400, "bad_request", "'force' must be true or false")
+def _add_path(body: VideoPath):
+    force = body.force
     settings = library().settings
     roots = settings.allowed_roots
     trusted = local_client()
-    path = check_path(body["path"], roots, trusted=trusted)
+    path = check_path(body.path, roots, trusted=trusted)
     try:  # the index is written into the data folder: refuse now rather than fail each job
         check_free_space(settings.data_dir, settings.min_free_mb)
     except LowDiskSpace as exc:
@@ -246,23 +247,6 @@ def _verdict(video_id: str, opened: Opened):
 
 
 # -- export: a span as a clip, an instant as a still ---------------------------------------------------
-def _seconds(name: str, required: bool = True) -> float | None:
-    raw = request.args.get(name)
-    if raw is None or raw.strip() == "":
-        if required:
-            raise ApiError(400, f"bad_{name}", f"{name}: missing (seconds or [H:]MM:SS of video time)")
-        return None
-    from vidsearch.query import parse_time
-
-    try:
-        value = parse_time(raw.strip())
-    except argparse.ArgumentTypeError as exc:
-        raise ApiError(400, f"bad_{name}", f"{name}: {exc}") from None
-    if not value == value or value in (float("inf"),):
-        raise ApiError(400, f"bad_{name}", f"{name}: {raw!r} is not a time")
-    return value
-
-
 def _within(name: str, value: float, rec) -> None:
     duration = float(rec.duration or 0.0)
     if rec.status != "indexed" or duration <= 0:
@@ -281,17 +265,16 @@ def _slot():
 
 
 @bp.get("/<video_id>/clip")
+@spec.validate(query=ClipSpan)
 def export_clip_(video_id: str):
     """The span ``start``..``end`` as an MP4 (vidsearch/media/export.py: stream copy when the cut
     allows, else a transcode), as an attachment named after the video and the span."""
     from vidsearch.media.export import clip_file_name, export_clip
 
     rec = _record(video_id)
-    start, end = _seconds("start"), _seconds("end")
+    start, end = given().query.start, given().query.end
     _within("start", start, rec)
     _within("end", end, rec)
-    if end <= start:
-        raise ApiError(400, "bad_end", f"end: {end:g} s is not after start ({start:g} s)")
     settings = library().settings
     if end - start > settings.max_export_s:
         raise ApiError(413, "span_too_long", f"the span is {end - start:g} s long; at most {settings.max_export_s:g} s "
@@ -330,12 +313,13 @@ def export_clip_(video_id: str):
 
 
 @bp.get("/<video_id>/frame")
+@spec.validate(query=FrameAt)
 def export_frame(video_id: str):
     """The frame at ``t`` (the first at or after it) as a JPEG attachment, decoded exactly."""
     from vidsearch.media.export import frame_file_name, frame_jpeg
 
     rec = _record(video_id)
-    t = _seconds("t")
+    t = given().query.t
     _within("t", t, rec)
     settings = library().settings
     slots = _slot()

@@ -14,15 +14,13 @@ server send requests: see the SSRF note in docs/watchlists.md).
 """
 from __future__ import annotations
 
-import math
-
 from flask import Blueprint, current_app, jsonify, request
 
 from vidsearch.alert.watchlist import WatchlistError
 from vidsearch.media.errors import MediaError
-from vidsearch.query import parse_region, parse_when
 from web.access import library
 from web.api.schemas import served_json, shown_path, stream_url, thumbnail_url
+from web.api.shapes import AlertFilter, BacktestSpan, Mark, WatchlistForm, WatchlistJson, given, spec
 from web.auth import trusted_caller, write_endpoint
 from web.errors import ApiError
 from web.uploads import UPLOAD_DIR_KEY, HashingFile
@@ -47,31 +45,6 @@ def alert_json(a) -> dict:
     return served_json(a)
 
 
-def _number(field: str, raw):
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return None
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise _bad(field, f"{raw!r} is not a number") from None
-    if isinstance(raw, bool) or not math.isfinite(value):
-        raise _bad(field, f"{raw!r} is not a finite number")
-    return value
-
-
-def _when(field: str, raw):
-    """Seconds since the epoch, or a date-time as the CLI takes it."""
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return None
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-        return float(raw)
-    try:
-        value = parse_when(str(raw).strip())
-    except Exception as exc:
-        raise _bad(field, str(exc)) from None
-    return float(value)
-
-
 def _with_errors(fn):
     try:
         return fn()
@@ -83,43 +56,43 @@ def _with_errors(fn):
         raise ApiError(400, "bad_request", str(exc)) from None
 
 
-@bp.post("")
-@write_endpoint
-def add_watchlist():
+@bp.before_request
+def _limits() -> None:
+    """Before any body is read: a query picture's limit for uploads (over it: JSON 413), else JSON's."""
     if request.mimetype == "multipart/form-data":
         request.max_content_length = current_app.config["VIDSEARCH_MAX_QUERY"]
         folder = library().settings.uploads_dir
         folder.mkdir(parents=True, exist_ok=True)
         request.environ[UPLOAD_DIR_KEY] = str(folder)
-        f = request.form
-        image, clip = request.files.get("image"), request.files.get("clip")
-        kind = (f.get("kind") or ("clip" if clip else "image")).strip()
-        region = None
-        if f.get("region"):
-            try:
-                region = parse_region(f["region"])
-            except Exception as exc:
-                raise _bad("region", str(exc)) from None
-        args = dict(name=f.get("name"), kind=kind, threshold=_number("threshold", f.get("threshold")),
-                    camera=f.get("camera") or None, hours=f.get("hours") or None, webhook=f.get("webhook") or None,
-                    text=f.get("text"), region=region)
-        if image is not None and image.filename:
-            args["image"] = image.stream
-        if clip is not None and clip.filename:
-            part = clip.stream
+    elif request.is_json:
+        request.max_content_length = MAX_JSON_BYTES
+
+
+def _moments(refs) -> list[dict] | None:
+    return None if refs is None else [m.model_dump(exclude_unset=True) for m in refs]
+
+
+@bp.post("")
+@write_endpoint
+@spec.validate(json=WatchlistJson, form=WatchlistForm)
+def add_watchlist():
+    f, body = given().form, given().json
+    if f is not None:
+        kind = f.kind or ("clip" if f.clip is not None else "image")
+        args = dict(name=f.name, kind=kind, threshold=f.threshold, camera=f.camera, hours=f.hours,
+                    webhook=f.webhook, text=f.text, region=f.region)
+        if f.image is not None:
+            args["image"] = f.image.stream
+        if f.clip is not None:
+            part = f.clip.stream
             if not isinstance(part, HashingFile):
                 raise ApiError(500, "internal_error", "the clip was not stored")
             part.flush()
             args["clip"] = part.name
-    elif request.is_json:
-        request.max_content_length = MAX_JSON_BYTES
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise ApiError(400, "bad_request", "send a JSON object")
-        args = dict(name=body.get("name"), kind=str(body.get("kind") or ""), text=body.get("text"),
-                    examples=body.get("examples"), negatives=body.get("negatives"),
-                    threshold=_number("threshold", body.get("threshold")), camera=body.get("camera"),
-                    hours=body.get("hours"), webhook=body.get("webhook"), method=body.get("method") or "probe")
+    elif body is not None:
+        args = dict(name=body.name, kind=body.kind or "", text=body.text, examples=_moments(body.examples),
+                    negatives=_moments(body.negatives), threshold=body.threshold, camera=body.camera,
+                    hours=body.hours, webhook=body.webhook, method=body.method or "probe")
         if args["kind"] in ("image", "region", "clip"):
             raise ApiError(415, "unsupported_media_type", f"a {args['kind']} watchlist is sent as multipart/form-data "
                                                           "with the file in 'image' or 'clip'")
@@ -161,20 +134,11 @@ def delete_watchlist(name: str):
     return jsonify({"deleted": name})
 
 
-def _json_body() -> dict:
-    request.max_content_length = MAX_JSON_BYTES
-    if not request.get_data():
-        return {}
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "send a JSON object")
-    return body
-
-
 @bp.post("/<name>/backtest")
+@spec.validate(json=BacktestSpan)
 def backtest_watchlist(name: str):
-    body = _json_body()
-    after, before = _when("after", body.get("after")), _when("before", body.get("before"))
+    span = given().json or BacktestSpan()
+    after, before = span.after, span.before
     with library().use() as lib:
         _named(lib, name)
         out = lib.watchlists.backtest(name, after=after, before=before)
@@ -189,38 +153,26 @@ def backtest_watchlist(name: str):
 
 @bp.post("/<name>/marks")
 @write_endpoint
+@spec.validate(json=Mark)
 def mark(name: str):
-    body = _json_body()
-    right = body.get("right")
-    if not isinstance(right, bool):
-        raise _bad("right", "give true (a right match) or false (a wrong one)")
-    alert_id = body.get("alert_id")
-    if alert_id is not None and (isinstance(alert_id, bool) or not isinstance(alert_id, int)):
-        raise _bad("alert_id", f"{alert_id!r} is not an alert id")
-    if alert_id is None and not isinstance(body.get("moment"), dict):
-        raise ApiError(400, "bad_request", "give alert_id, or moment {video_id, start, end, score}")
+    body = given().json
+    if body is None:
+        raise ApiError(400, "bad_request", 'send JSON {"right": true or false, "alert_id": ...} or {"right", "moment"}')
+    moment = body.moment.model_dump(exclude_unset=True) if body.moment is not None else None
     with library().use() as lib:
         _named(lib, name)
-        out = _with_errors(lambda: lib.watchlists.mark(name, right=right, alert_id=alert_id, moment=body.get("moment")))
+        out = _with_errors(lambda: lib.watchlists.mark(name, right=body.right, alert_id=body.alert_id, moment=moment))
         out = _watchlist_json(lib, lib.watchlists.get(name))
     return jsonify(out)
 
 
 @alerts_bp.get("")
+@spec.validate(query=AlertFilter)
 def list_alerts():
-    name = request.args.get("watchlist") or None
-    since = _when("since", request.args.get("since"))
-    raw = request.args.get("limit")
-    limit = None
-    if raw is not None:
-        try:
-            limit = int(raw)
-        except ValueError:
-            raise _bad("limit", f"{raw!r} is not a whole number from 1 to 1000") from None
-        if not 1 <= limit <= 1000:
-            raise _bad("limit", "a whole number from 1 to 1000")
+    q = given().query
+    name = q.watchlist
     with library().use() as lib:
         if name is not None:
             _named(lib, name)
-        alerts = lib.watchlists.alerts(watchlist=name, since=since, limit=int(limit or 100))
+        alerts = lib.watchlists.alerts(watchlist=name, since=q.since, limit=q.limit)
     return jsonify({"alerts": [alert_json(a) for a in alerts]})
