@@ -252,9 +252,12 @@ def main() -> None:
     latency = [al.created - lib.catalog.get(al.video_id).indexed_at for al in alerts]
     rules = {"strict": 0.0, "tolerant": TOL}  # how near the query's instant a copy's span must come
     at_default = {rule: judge(made, by_w, names, tol, default_threshold) for rule, tol in rules.items()}
-    sweep = {rule: {kind: [{"threshold": thr, **_brief(judge(made, by_w, names, tol, lambda _k, t=thr: t)[kind])}
-                           for thr in (0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60, 0.63, 0.70)]
-                    for kind in ("image", "clip")} for rule, tol in rules.items()}
+    sweep = {rule: {"image": [], "clip": []} for rule in rules}
+    for rule, tol in rules.items():
+        for thr in (0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60, 0.63, 0.70):
+            judged = judge(made, by_w, names, tol, lambda _k, t=thr: t)
+            for kind, rows in sweep[rule].items():
+                rows.append({"threshold": thr, **_brief(judged[kind])})
     per_kind = {}
     for kind in ("image", "clip"):
         sel = [(w, q) for w, q in made if q["kind"] == kind]

@@ -21,17 +21,22 @@ class Encoders:
         self._text_lock = threading.RLock()  # text search models (the concept table needs the text encoder)
         self._text = self._concepts = self._ocr = self._detectors = self._joint = None
 
+    def _placement(self) -> tuple[str, int]:
+        """(device, frames per batch) for the frame encoders."""
+        from vidsearch.models.device import batch_for, pick_device
+
+        device = pick_device(self.settings.device)
+        return device, batch_for(self.settings, device)
+
     @property
     def copy(self):
         """The copy-detection descriptor (SSCD), loaded on first use."""
         with self._lock:
             if self._copy is None:
-                from vidsearch.models.device import batch_for, pick_device
                 from vidsearch.models.sscd import CopyDescriptor
 
-                device = pick_device(self.settings.device)
-                self._copy = CopyDescriptor(self.settings.copy_model, device=device,
-                                            batch_size=batch_for(self.settings, device))
+                device, batch = self._placement()
+                self._copy = CopyDescriptor(self.settings.copy_model, device=device, batch_size=batch)
             return self._copy
 
     @property
@@ -41,12 +46,10 @@ class Encoders:
             return None
         with self._lock:
             if self._semantic is None:
-                from vidsearch.models.device import batch_for, pick_device
                 from vidsearch.models.efficientnet import SemanticEmbedder
 
-                device = pick_device(self.settings.device)
-                self._semantic = SemanticEmbedder(device=device, batch_size=batch_for(self.settings, device),
-                                                  int8=self.settings.semantic_int8)
+                device, batch = self._placement()
+                self._semantic = SemanticEmbedder(device=device, batch_size=batch, int8=self.settings.semantic_int8)
             return self._semantic
 
     @property

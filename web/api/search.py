@@ -134,8 +134,7 @@ def search_get():
     q = given().query
     if q.image is not None:
         return _search_stored_image(q.image, q)
-    like = q.like_query
-    return _search_like(like, q.scope()) if like is not None else _search_text(q.text, q.scope())
+    return _text_or_like(q)
 
 
 @bp.post("")
@@ -143,16 +142,12 @@ def search_get():
 def search():
     sent = given()
     if sent.json is not None:
-        q = sent.json
-        like = q.like_query
-        return _search_like(like, q.scope()) if like is not None else _search_text(q.text, q.scope())
+        return _text_or_like(sent.json)
     q = sent.form
     if q is None:  # neither JSON nor a form
-        raise _bad("no_image", "no query: send text in the field 'text' (or JSON {\"text\": ...}), a picture in "
-                               "the multipart field 'image' or a video in 'clip'")
-    like = q.like_query
-    if q.text is not None or like is not None:
-        return _search_like(like, q.scope()) if like is not None else _search_text(q.text, q.scope())
+        raise _bad(*SearchForm.none)
+    if q.text is not None or q.like_query is not None:
+        return _text_or_like(q)
     scope = _scope(q.scope())
     if q.clip is not None:
         return _answer(_search_clip(q.clip, **scope))
@@ -164,6 +159,12 @@ def search():
         digest = query_images.keep(library().settings.query_images_dir, image.stream.name,
                                    image.stream.hexdigest(), image.filename)
     return _image_answer(picture, q.region, q.refine, scope, digest)
+
+
+def _text_or_like(q):
+    """The answer to a validated text or find-similar query (``q``: SearchArgs, SearchForm or SearchJson)."""
+    like = q.like_query
+    return _search_like(like, q.scope()) if like is not None else _search_text(q.text, q.scope())
 
 
 def _image_answer(picture, region, refine, scope: dict, digest: str | None):

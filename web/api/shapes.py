@@ -169,16 +169,18 @@ def given() -> Context:
 def _text_parser(parse, code: str | None = None, finite: bool = True):
     """A text field parsed by ``parse`` (a :mod:`vidsearch.query` function); a bad value fails the
     field's rule (or ``code``)."""
+    def fail(reason: str) -> Exception:
+        return rule(code, reason) if code else ValueError(reason)
+
     def check(raw):
         if not isinstance(raw, str):
-            raise rule(code, f"{raw!r} is not text") if code else ValueError(f"{raw!r} is not text")
+            raise fail(f"{raw!r} is not text")
         try:
             value = parse(raw.strip())
         except (argparse.ArgumentTypeError, ValueError, OverflowError) as exc:
-            raise rule(code, str(exc)) if code else ValueError(str(exc)) from None
+            raise fail(str(exc)) from None
         if finite and isinstance(value, float) and not math.isfinite(value):
-            reason = f"{raw.strip()!r} is not a finite time"
-            raise rule(code, reason) if code else ValueError(reason)
+            raise fail(f"{raw.strip()!r} is not a finite time")
         return value
     return check
 
