@@ -215,23 +215,20 @@ def _run_chunk(ctx: Context, job: Job, index: int, start: float, end: float | No
                                       skip_loop_filter=s.skip_loop_filter), depth=1)
     segments = batches = 0
     decode_s = write_s = 0.0
-    try:
+    t = time.perf_counter()
+    for chunk in frames:
+        decode_s += time.perf_counter() - t
+        if not ctx.jobs.is_current(job.id, job.attempt):
+            return "cancelled"
+        batch = indexer.feed(chunk)
         t = time.perf_counter()
-        for chunk in frames:
-            decode_s += time.perf_counter() - t
-            if not ctx.jobs.is_current(job.id, job.attempt):
-                return "cancelled"
-            batch = indexer.feed(chunk)
-            t = time.perf_counter()
-            ctx.writer.write(job, index, batch)
-            write_s += time.perf_counter() - t
-            segments += len(batch.segments)
-            batches += 1
-            ctx.jobs.chunk_progress(job.id, job.attempt, index, batches, started)
-            t = time.perf_counter()
-        batch = indexer.finish(end if end is not None else info.duration)
-    finally:
-        indexer.close()  # an OCR read left in flight by a failure or a cancel
+        ctx.writer.write(job, index, batch)
+        write_s += time.perf_counter() - t
+        segments += len(batch.segments)
+        batches += 1
+        ctx.jobs.chunk_progress(job.id, job.attempt, index, batches, started)
+        t = time.perf_counter()
+    batch = indexer.finish(end if end is not None else info.duration)
     if not ctx.jobs.is_current(job.id, job.attempt):
         return "cancelled"
     t = time.perf_counter()

@@ -16,42 +16,8 @@ def _frames(ts, colour, moving=False):
     return out
 
 
-class _WithoutOcr:
-    """The session's encoders with OCR off (the batches' timing without a read in flight)."""
-
-    ocr = None
-
-    def __init__(self, encoders):
-        self._encoders = encoders
-
-    def __getattr__(self, name):
-        return getattr(self._encoders, name)
-
-
-def _captioned(ts, text="GATE 4"):
-    import cv2
-
-    frames = []
-    for t in ts:
-        img = np.full((224, 320, 3), 90, np.uint8)
-        img[80:, 80 * (t % 4): 80 * (t % 4) + 80] = 255  # a white block moves every second: busy
-        img[:60] = 0
-        cv2.putText(img, text, (90, 45), cv2.FONT_HERSHEY_SIMPLEX, 1.3, (255, 255, 255), 3)
-        frames.append(Frame(timestamp=float(t), image=img))
-    return frames
-
-
-def _need_ocr(encoders):
-    import shutil
-
-    import pytest
-
-    if shutil.which("tesseract") is None or getattr(encoders, "ocr", None) is None:
-        pytest.skip("tesseract-ocr is not installed (scripts/install installs it)")
-
-
 def test_batches_carry_final_keyframes_and_segments_with_unit_vectors(settings, encoders, tmp_path):
-    ix = SpanIndexer(settings, _WithoutOcr(encoders), "vid", tmp_path)
+    ix = SpanIndexer(settings, encoders, "vid", tmp_path)
     first = ix.feed(_frames(range(0, 4), (200, 40, 40), moving=True))
     # the last keyframe's span is not known yet: it is held back
     assert [k.timestamp for k in first.keyframes] == [0.0, 1.0, 2.0] and not first.segments
@@ -73,10 +39,22 @@ def test_batches_carry_final_keyframes_and_segments_with_unit_vectors(settings, 
 def test_ocr_interval_setting_limits_the_reads_of_a_busy_video(encoders, tmp_path):
     """VIDSEARCH_OCR_INTERVAL reaches the indexer's OCR gate: on a busy picture with a caption,
     every keyframe's text is read at 0 s, every other one's at 2 s (the default)."""
+    import shutil
+
+    import cv2
+    import pytest
+
     from vidsearch.config import Settings
 
-    _need_ocr(encoders)
-    frames = _captioned(range(6))
+    if shutil.which("tesseract") is None or getattr(encoders, "ocr", None) is None:
+        pytest.skip("tesseract-ocr is not installed (scripts/install installs it)")
+    frames = []
+    for t in range(6):
+        img = np.full((224, 320, 3), 90, np.uint8)
+        img[80:, 80 * (t % 4): 80 * (t % 4) + 80] = 255  # a white block moves every second: busy
+        img[:60] = 0
+        cv2.putText(img, "GATE 4", (90, 45), cv2.FONT_HERSHEY_SIMPLEX, 1.3, (255, 255, 255), 3)
+        frames.append(Frame(timestamp=float(t), image=img))
     read = {}
     for interval in ("0", "2"):
         settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path / "data"), "VIDSEARCH_OCR_INTERVAL": interval})
@@ -87,26 +65,3 @@ def test_ocr_interval_setting_limits_the_reads_of_a_busy_video(encoders, tmp_pat
         assert [k.timestamp for k in keys] == [float(t) for t in range(6)]
         read[interval] = [k.timestamp for k in keys if "gate" in k.payload.get("text", "")]
     assert read == {"0": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "2": [0.0, 2.0, 4.0]}
-
-
-def test_a_chunks_text_is_read_beside_the_next_chunks_embedding(settings, encoders, tmp_path):
-    """The OCR read of a chunk runs while the next chunk is embedded: its keyframes are held back
-    until then and come out with their text; a failed ingest's read is stopped by close()."""
-    _need_ocr(encoders)
-    ix = SpanIndexer(settings, encoders, "vid", tmp_path)
-    first = ix.feed(_captioned(range(0, 4)))
-    assert first.keyframes == [] and ix._reading is not None  # read in flight
-    second = ix.feed(_captioned(range(4, 8), "EXIT 9"))
-    assert [k.timestamp for k in second.keyframes] == [0.0, 1.0, 2.0, 3.0]
-    keys = second.keyframes + ix.finish(8.0).keyframes
-    assert [k.timestamp for k in keys] == [float(t) for t in range(8)]
-    read = {word: [k.timestamp for k in keys if word in k.payload.get("text", "")] for word in ("gate", "exit")}
-    assert read == {"gate": [0.0, 2.0], "exit": [4.0, 6.0]}  # one read per 2 s (the default interval)
-    assert ix._reading is None
-
-    ix = SpanIndexer(settings, encoders, "vid2", tmp_path / "b")
-    (tmp_path / "b").mkdir()
-    ix.feed(_captioned(range(0, 4)))
-    job = ix._reading[0]
-    ix.close()
-    assert ix._reading is None and (job.proc is None or job.proc.poll() is not None)

@@ -5,10 +5,6 @@ The same object serves a whole video in one process and one chunk of a video in 
 frames in time order, and each call hands back a :class:`Batch` of what became final, ready to be
 written to the vector store by whoever owns it.
 
-A chunk's OCR read (Tesseract, another process) runs while the *next* chunk is embedded, so the
-chunk's keyframes come out one call later, with their text; :meth:`SpanIndexer.close` stops a read
-left in flight by a failure.
-
 Segment indexes are the segment's start time in milliseconds, so they are unique in a video and
 the same whichever process, or chunk, found the segment.
 """
@@ -54,9 +50,6 @@ class SpanIndexer:
         self.samples = 0
         self.keyframes = 0
         self._pending: list[Keyframe] = []  # embedded, span not yet known
-        # the OCR read of the last chunk's keyframes, collected after the next chunk is embedded:
-        # (job, the payloads its texts go to, ids of that chunk's keyframes, held back until then)
-        self._reading: tuple | None = None
         self._sums: dict[int, dict[str, np.ndarray]] = {}  # per open segment: sum of keyframe vectors
         self._last: Keyframe | None = None
         self._end = 0.0
@@ -123,12 +116,13 @@ class SpanIndexer:
             except BaseException:
                 if ocr_job is not None:
                     ocr_job.cancel()
-                self.close()
                 raise
-            if self._reading is not None:  # the previous chunk's read ran beside this chunk's embedding
+            if ocr_job is not None:
                 t2 = time.perf_counter()  # "ocr": selecting and cropping, plus the wait beyond the embedding
-                self._collect()
-                steps["ocr"] = steps.get("ocr", 0.0) + time.perf_counter() - t2
+                for (i, _), text in zip(chosen, ocr_job.result()):
+                    if text:
+                        payloads[i]["text"] = text
+                steps["ocr"] += time.perf_counter() - t2
             for name in ("detect", "concept", "ocr"):
                 if name in steps:
                     self.times[name] = self.times.get(name, 0.0) + steps[name]
@@ -144,45 +138,21 @@ class SpanIndexer:
                     acc[name] = acc.get(name, 0) + arr[i]
             self._pending.extend(new)
             self.keyframes += len(new)
-            if ocr_job is not None:
-                if self._reading is not None:  # no embedding left to overlap (a chunk came without keyframes)
-                    self._collect()
-                self._reading = (ocr_job, [(new[i].payload) for i, _ in chosen], {id(k) for k in new})
         if self._steps is not None:
             self._steps.flush()
         self.times["embed"] += time.perf_counter() - t1
         return self._batch(closed)
 
-    def _collect(self) -> None:
-        """Wait for the OCR read in flight and put its texts into its keyframes' payloads."""
-        job, payloads, _ = self._reading
-        self._reading = None
-        for payload, text in zip(payloads, job.result()):
-            if text:
-                payload["text"] = text
-
-    def close(self) -> None:
-        """Stop an OCR read still in flight (the video's ingest failed): no process is left behind."""
-        if self._reading is not None:
-            job, _, _ = self._reading
-            self._reading = None
-            job.cancel()
-
     def finish(self, end_time: float | None = None) -> Batch:
         """Close the last segment at ``end_time`` (default: one sample period after the last frame)."""
-        if self._reading is not None:
-            t0 = time.perf_counter()
-            self._collect()
-            self.times["ocr"] = self.times.get("ocr", 0.0) + time.perf_counter() - t0
         closed = self.segmenter.finish(max(end_time or 0.0, self._end))
         for seg in closed:
             self._close_last(seg)
         return self._batch(closed)
 
     def _batch(self, closed: list[Segment]) -> Batch:
-        reading = self._reading[2] if self._reading is not None else set()
-        ready = [k for k in self._pending if k.until is not None and id(k) not in reading]
-        self._pending = [k for k in self._pending if k.until is None or id(k) in reading]
+        ready = [k for k in self._pending if k.until is not None]
+        self._pending = [k for k in self._pending if k.until is None]
         vectors: dict[str, np.ndarray] = {}
         if closed:
             names = sorted({name for seg in closed for name in self._sums.get(seg.index, {})})

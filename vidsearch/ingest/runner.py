@@ -143,23 +143,20 @@ class IngestRunner:
                                           timeout=s.decode_timeout, decoder=s.decoder, large_side=large_side,
                                           keyframes=s.keyframe_sampling, skip_loop_filter=s.skip_loop_filter),
                             depth=1)
-        try:
+        t0 = time.perf_counter()
+        for chunk in frames:
+            times["decode"] += time.perf_counter() - t0
+            check_free_space(s.data_dir, s.min_free_mb)  # before each chunk's thumbnails and points
+            batch = indexer.feed(chunk)
             t0 = time.perf_counter()
-            for chunk in frames:
-                times["decode"] += time.perf_counter() - t0
-                check_free_space(s.data_dir, s.min_free_mb)  # before each chunk's thumbnails and points
-                batch = indexer.feed(chunk)
-                t0 = time.perf_counter()
-                segments += self._write(video_id, batch, meta)
-                times["write"] += time.perf_counter() - t0
-                if progress is not None and chunk:
-                    progress(min(chunk[-1].timestamp, info.duration), info.duration)
-                t0 = time.perf_counter()
-            if indexer.samples == 0:
-                raise MediaError(path, "no frame could be decoded")
-            batch = indexer.finish(info.duration)
-        finally:
-            indexer.close()  # an OCR read left in flight by a failure
+            segments += self._write(video_id, batch, meta)
+            times["write"] += time.perf_counter() - t0
+            if progress is not None and chunk:
+                progress(min(chunk[-1].timestamp, info.duration), info.duration)
+            t0 = time.perf_counter()
+        if indexer.samples == 0:
+            raise MediaError(path, "no frame could be decoded")
+        batch = indexer.finish(info.duration)
         t0 = time.perf_counter()
         segments += self._write(video_id, batch, meta)
         self.store.flush()
