@@ -1,7 +1,8 @@
 """An ONNX model quantised to int8 (ONNX Runtime static quantisation), made from the installed
 float model on first use and cached beside it.
 
-Static QDQ quantisation, int8 weights per output channel, uint8 activations whose ranges come from
+Static QDQ quantisation, uint8 weights per output channel (int8 weights saturate on CPUs without
+VNNI: cosine 0.81 on an AVX2-only EPYC), uint8 activations whose ranges come from
 the 99.999th percentile of what the model sees on :func:`calibration_images`: pictures rendered
 by FFmpeg's lavfi sources through PyAV (fractals, cellular automata, test patterns), so
 the result is the same on every machine and nothing is downloaded. Measured on 67 frames of the
@@ -24,7 +25,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 CALIB_STRIDE = 8  # calibration images run between two folds into the histograms
-QUANT_VERSION = 2  # bump when the recipe or the calibration images change, to invalidate cached files
+QUANT_VERSION = 3  # bump when the recipe or the calibration images change, to invalidate cached files
 SOURCES = (
     "testsrc2", "mandelbrot", "life=ratio=0.4:mold=8:seed=1", "cellauto=rule=110:random_fill_ratio=0.5:seed=2",
     "sierpinski=seed=4", "smptehdbars", "rgbtestsrc", "mandelbrot=start_scale=0.05:start_x=-0.7436:start_y=0.1318",
@@ -82,7 +83,7 @@ def quantise(src: Path, dst: Path, images: list[np.ndarray]) -> None:
         pre, out = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QUInt8,
                         calibrate_method=CalibrationMethod.Percentile,
                         extra_options={"CalibStridedMinMax": math.gcd(CALIB_STRIDE, len(images))})
         os.chmod(out, 0o644)
