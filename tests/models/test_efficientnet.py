@@ -142,6 +142,10 @@ def test_classifies_a_real_cockatoo(embedder, shared_videos):
 
 
 def test_int8_model_is_made_from_the_installed_weights_and_stays_close(embedder, cache_dir, shared_videos):
+    from vidsearch.models.quantise import int8_fits
+
+    if not int8_fits():
+        pytest.skip("this CPU has no VNNI: the embedder runs in float (test_int8_falls_back_to_float_without_vnni)")
     fast = SemanticEmbedder(device="cpu", batch_size=4, cache_dir=cache_dir, int8=True)
     assert fast.int8 and fast.backend == "onnx"
     assert len(list(cache_dir.glob("efficientnet-lite0-*-int8-q*.onnx"))) == 1
@@ -153,3 +157,11 @@ def test_int8_model_is_made_from_the_installed_weights_and_stays_close(embedder,
     for row in l_int8[:2]:
         assert COCKATOO in np.argsort(-row)[:5]
     assert [int(np.argmax(r)) for r in l_int8] == [int(np.argmax(r)) for r in l_float]
+
+
+def test_int8_falls_back_to_float_without_vnni(embedder, cache_dir, monkeypatch, caplog):
+    monkeypatch.setattr("vidsearch.models.efficientnet._int8_fits", lambda: False)
+    fast = SemanticEmbedder(device="cpu", batch_size=4, cache_dir=cache_dir, int8=True)
+    assert not fast.int8 and "no VNNI" in caplog.text
+    img = np.full((120, 160, 3), 128, np.uint8)
+    assert np.allclose(fast.embed([img]), embedder.embed([img]), atol=1e-5)

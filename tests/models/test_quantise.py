@@ -64,3 +64,18 @@ def test_int8_model_is_close_to_the_float_one_and_cached(tmp_path):
     dst.write_bytes(b"truncated")  # a broken cache entry is made again
     assert quantise.quantised(src, tmp_path / "cache", 48, 64) == dst and dst.stat().st_size > 1000
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [dst.name]  # no temporary files left
+
+
+def test_int8_fits_only_x86_cpus_with_vnni(tmp_path):
+    from vidsearch.models.quantise import int8_fits
+
+    def cpu(flags: str) -> str:
+        path = tmp_path / f"cpuinfo{len(list(tmp_path.iterdir()))}"
+        path.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        return str(path)
+
+    assert not int8_fits(cpu("fpu sse2 avx2 fma"))
+    assert int8_fits(cpu("fpu sse2 avx2 avx512f avx512_vnni"))
+    assert int8_fits(cpu("fpu sse2 avx2 avx_vnni"))
+    assert int8_fits(cpu("fp asimd asimddp"))  # ARM
+    assert int8_fits(str(tmp_path / "missing"))

@@ -19,7 +19,8 @@ Backends (``backend="auto"`` picks the first that works):
 
 ``int8=True`` (CPU, ONNX backend; ``VIDSEARCH_SEMANTIC_INT8``): the export quantised to int8 by
 :mod:`vidsearch.models.quantise` (made on first use, cached beside the export): 1.7x the speed,
-features at a mean cosine of 0.985 to the float ones.
+features at a mean cosine of 0.985 to the float ones; float on x86 CPUs without VNNI, where int8
+is either far from float or slower (:func:`vidsearch.models.quantise.int8_fits`).
 
 Constructing an embedder loads the model (and exports it on first use: ~5 s); the loaded model
 is shared by every instance in the process.
@@ -213,6 +214,12 @@ def _onnx_file(cache_dir: str, weights: str) -> str:
 
 
 @functools.lru_cache(maxsize=None)
+def _int8_fits() -> bool:
+    from vidsearch.models.quantise import int8_fits
+
+    return int8_fits()
+
+
 def _int8_file(cache_dir: str, weights: str) -> str:
     from .quantise import quantised
 
@@ -279,6 +286,10 @@ class SemanticEmbedder:
         chosen = _auto_backend(self.device) if backend == "auto" else backend
         self._run: Runner
         self.int8 = bool(int8) and self.device == "cpu" and chosen == "onnx"  # (QDQ int8 is for CPUs)
+        if self.int8 and not _int8_fits():
+            log.warning("int8 EfficientNet asked for, but this CPU has no VNNI: int8 would be far from "
+                        "float (or slower); running it in float")
+            self.int8 = False
         if chosen == "onnx":
             try:
                 self._run = _onnx_runner(self.device, weights, cache, self.int8)

@@ -1,14 +1,16 @@
 """An ONNX model quantised to int8 (ONNX Runtime static quantisation), made from the installed
 float model on first use and cached beside it.
 
-Static QDQ quantisation, uint8 weights per output channel (int8 weights saturate on CPUs without
-VNNI: cosine 0.81 on an AVX2-only EPYC), uint8 activations whose ranges come from
+Static QDQ quantisation, int8 weights per output channel, uint8 activations whose ranges come from
 the 99.999th percentile of what the model sees on :func:`calibration_images`: pictures rendered
 by FFmpeg's lavfi sources through PyAV (fractals, cellular automata, test patterns), so
 the result is the same on every machine and nothing is downloaded. Measured on 67 frames of the
 real clips (docs/benchmarks.md, "Ingest at camera speed"): EfficientNet-Lite0 features keep a mean
 cosine of 0.985 to the float ones for 1.7x the speed on 2 cores; the distilled SSCD only 0.92,
-too little for a copy descriptor, so it stays float. Calibration folds the activations into its
+too little for a copy descriptor, so it stays float. Only on CPUs with int8 dot products
+(:func:`int8_fits`): on an x86 CPU without VNNI, ONNX Runtime's uint8 x int8 kernels saturate
+(cosine 0.89, min 0.74, on an AVX2-only EPYC), and uint8 weights, which do not, ran 7.5x slower
+than float there (bench/int8_semantic.py). Calibration folds the activations into its
 histograms every :data:`CALIB_STRIDE` images: peak RSS 0.9 GiB instead of 3.4 GiB for all 48 at once.
 """
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 CALIB_STRIDE = 8  # calibration images run between two folds into the histograms
-QUANT_VERSION = 3  # bump when the recipe or the calibration images change, to invalidate cached files
+QUANT_VERSION = 2  # bump when the recipe or the calibration images change, to invalidate cached files
 SOURCES = (
     "testsrc2", "mandelbrot", "life=ratio=0.4:mold=8:seed=1", "cellauto=rule=110:random_fill_ratio=0.5:seed=2",
     "sierpinski=seed=4", "smptehdbars", "rgbtestsrc", "mandelbrot=start_scale=0.05:start_x=-0.7436:start_y=0.1318",
@@ -83,11 +85,24 @@ def quantise(src: Path, dst: Path, images: list[np.ndarray]) -> None:
         pre, out = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QUInt8,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.Percentile,
                         extra_options={"CalibStridedMinMax": math.gcd(CALIB_STRIDE, len(images))})
         os.chmod(out, 0o644)
         os.replace(out, dst)  # concurrent makers each write their own temporary file
+
+
+def int8_fits(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether int8 inference is both close to float and faster here: not on an x86 CPU without
+    VNNI (read from ``cpuinfo``; True where it cannot be read or the CPU is not x86)."""
+    try:
+        with open(cpuinfo) as fh:
+            flags = next((line.split(":", 1)[1].split() for line in fh if line.startswith("flags")), None)
+    except OSError:
+        return True
+    if flags is None or "sse2" not in flags:
+        return True  # not an x86 CPU (ARM has its own dot-product instructions)
+    return any("vnni" in f for f in flags)
 
 
 def quantised(src: Path, cache_dir: Path, height: int, width: int) -> Path:
