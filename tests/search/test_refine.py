@@ -36,8 +36,10 @@ def test_windows_cover_half_a_period_around_moving_frames_and_merge():
     assert _windows([hit("a", 0.0, 0.9), hit("a", 9.0, 0.8)], 1.0) == [(0.0, 0.625), (8.5, 9.625)]
     # starts on the decode grid (0.25 s): the same frames whether decoded alone or in a longer pass
     assert _windows([hit("a", 5.04, 0.9)], 1.0) == [(4.5, pytest.approx(5.665))]
-    # a static run's keyframe (it stood for 4..9 s): the half period before it, not inside the run
-    assert _windows([hit("a", 4.0, 0.9, until=10.0)], 1.0) == [(3.5, 4.125)]
+    # a static run's keyframe (it stood for 4..9 s): the period before it and the one after its last
+    # sample (where its picture may have begun and ended), not inside the run
+    assert _windows([hit("a", 4.0, 0.9, until=10.0)], 1.0) == [(3.0, 4.125), (9.0, 10.0)]
+    assert _windows([hit("a", 4.0, 0.9, until=6.0)], 1.0) == [(3.0, 4.125), (5.0, 6.0)]
 
 
 def _still(video: Path, t: float, out: Path, ffmpeg: str) -> np.ndarray:
@@ -173,11 +175,51 @@ def test_the_feature_cache_keeps_the_most_recently_used_within_its_bytes():
     from vidsearch.search.refine import FeatureCache
 
     f = (np.zeros((100, 2), np.float32), np.zeros((100, 32), np.uint8))  # 800 + 3200 bytes, + 64
-    cache = FeatureCache(3 * 4064)
+    thumb = np.zeros((36, 64), np.float32)  # + 9216 bytes
+    cache = FeatureCache(3 * (4064 + 9216))
     for k in range(3):
-        cache.put(k, float(k), f)
+        cache.put(k, float(k), f, thumb)
     assert cache.get(0) is not None  # 0 is now the most recent: 1 goes first
-    cache.put(3, 3.0, f)
+    cache.put(3, 3.0, f, thumb)
     assert len(cache) == 3 and cache.get(1) is None and cache.get(0) is not None
     cache.put(4, 4.0, ())  # a frame without features costs little
-    assert cache.get(4) == (4.0, ())
+    assert cache.get(4) == (4.0, (), None)
+
+
+def test_a_still_picture_is_answered_by_the_middle_of_its_decoded_extent(tmp_path, copy_encoders):
+    """A picture held from 2.32 to 8.88 s (frames 58-222 of 25 fps frozen) between moving footage:
+    the index sees a static run over the samples 3..8 s, whose middle sample is 5 s; the decoded
+    ends of the run put the picture at 2.5-8.75 s on the decode grid, so the instant is its middle
+    (any instant of a still is the picture's, and the middle is the nearest to all of them), and
+    the moment starts where the picture appeared."""
+    from tests.conftest import _need_ffmpeg, make_video
+    from vidsearch.config import Settings
+    from vidsearch.library import Library
+
+    video = make_video(tmp_path / "still.mp4", duration=12.0, source="testsrc2=size=640x360:rate=25,split[a][b];"
+                       "[a][b]freezeframes=first=58:last=222:replace=58[out0]")
+    image = _still(video, 5.0, tmp_path / "q.png", _need_ffmpeg())
+    settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path / "data"), "VIDSEARCH_SEMANTIC": "0",
+                                  "VIDSEARCH_OCR": "0", "VIDSEARCH_CONCEPTS": "0"})
+    with Library(settings, encoders=copy_encoders) as lib:
+        (res,) = list(lib.ingest([video]))
+        assert res.status == "indexed", res
+        plain = lib.search_image(image, limit=3, refine=False)[0]
+        refined = lib.search_image(image, limit=3, refine=True)[0]
+    middle = (2.32 + 8.88) / 2
+    assert plain.timestamp == pytest.approx(5.0, abs=0.05)  # the run's middle sample
+    assert abs(refined.timestamp - middle) <= 0.2, refined
+    assert refined.start <= 2.6 and refined.end >= 8.5, refined
+    assert (refined.video_id, refined.score) == (plain.video_id, plain.score)
+
+
+def test_a_fade_is_not_the_same_picture():
+    from vidsearch.search.refine import same_picture
+
+    rng = np.random.default_rng(0)
+    a = rng.random((36, 64)).astype(np.float32)
+    assert same_picture(a, a + 0.001, 0.002)  # coding noise
+    assert not same_picture(a, a * 0.9, 0.002)  # the whole picture 10% darker: the ingest's test forgives it
+    b = a.copy()
+    b[:2, :5] = 1 - b[:2, :5]  # something small moved: too little for the mean, not for the ingest's test
+    assert not same_picture(a, b, 0.002)

@@ -14,26 +14,25 @@ The refinement re-checks the first moment against the source video:
 2. Around each candidate that is not a static run, the source is decoded at ``DENSITY`` frames per
    sample period over +- half a period: only those seconds, with PyAV's span decoding (the frames
    of a whole-video decode), windows less than ``JOIN_S`` apart in one pass. Around a static run's
-   keyframe only the half period before it (the run's picture may have begun between two samples)
-   and the keyframe itself: no frame inside such a run can be told from another.
+   keyframe only the period before it and the period after the run's last sample (where its
+   picture may have begun and ended): no frame inside such a run can be told from another.
 3. Each decoded frame is matched with the query by local features (ORB keypoints, ratio test, a
    RANSAC similarity transform: crops, borders, scaling and small rotations are what it models)
    and scored by its number of inliers. Local features count the structure that two pictures
    share exactly, so they separate neighbouring moments of near-still footage that the
    descriptor, by design, treats as one.
-4. The frame with the most inliers (at least ``MIN_INLIERS``) gives the timestamp; a winning
-   static-run keyframe gives its run's middle sample (:func:`vidsearch.search.moment.best_time`).
-   The instant never leaves the moment (the run of frames that match as well as its best), and
-   when the stored answer is a still run, a frame beside it must beat the run's own frame by
-   ``HOLD`` times its inliers: inlier counts are noisy, and a still run that matches as well as
-   any frame near it is where the picture is. Otherwise, or when the video file is gone or changed since it was indexed,
-   the moment is returned unchanged.
+4. The frame with the most inliers (at least ``MIN_INLIERS``) gives the timestamp. A still run's
+   keyframe (the winner, or the stored answer kept) gives the middle of its picture's decoded
+   extent (:func:`still_extent`): every instant of a still shows the query's picture, and the
+   middle is the nearest to all of them. The instant never leaves the moment (the run of frames
+   that match as well as its best), and when the stored answer is a still run, a frame beside it
+   must beat the run's own frame by ``HOLD`` times its inliers: inlier counts are noisy, and a
+   still run that matches as well as any frame near it is where the picture is. Otherwise, or
+   when the video file is gone or changed since it was indexed, the moment is returned unchanged.
 
 The decoded frames' features are kept in :data:`CACHE`, so a search near a moment refined before
 decodes nothing. Measured on the shared clips (docs/moments.md "The instant"): edited stills right
-within 1.5 s 93.1% -> 95.6%, median time error 0.20 -> 0.05 s; it adds ~230 ms p50 cold on 2 CPU
-cores (a decode starts at a keyframe, which can lie seconds before a window), 34 ms p50 on the
-bench's queries with the cache.
+within 1.5 s 93.1% without it, 97.5% with it; its cost is in docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -48,6 +47,7 @@ import numpy as np
 
 from vidsearch.records import FrameHit, Moment, VideoInfo
 from vidsearch.search.moment import best_time
+from vidsearch.segment.signature import Signature, changed_fraction, signature
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,10 @@ JOIN_S = 10.0  # windows closer than this are decoded in one pass (see _decode_s
 # most of the CPU (measured: 50 clients, 4.0 instead of 29.7 requests/s, docs/benchmarks.md)
 SLOTS = threading.BoundedSemaphore(1)
 HOLD = 1.25  # a frame beside a still run must have this many times the run's inliers to move the instant
+# mean grey difference (0-1, the ingest's 64-px thumbnail) above which two frames are not one still
+# picture; on the shared clips the frames of a still differ by at most 0.5 / 255, the first frames of
+# the fades that end or begin them by 4.7 and 14 / 255 (testvideo.mp4, docs/moments.md)
+SAME_GREY = 2.0 / 255
 
 
 def _gray(image: np.ndarray, short_side: int) -> np.ndarray:
@@ -78,6 +82,9 @@ def _gray(image: np.ndarray, short_side: int) -> np.ndarray:
 
 
 Features = tuple  # (points (N, 2) float32, ORB descriptors (N, 32) uint8), or () for a frame without any
+# a decoded frame of the grid: (time, Features or None where they were not computed (inside a still
+# run, where only the picture's extent is asked), grey thumbnail (the ingest's signature, in [0, 1]))
+Decoded = tuple
 
 
 def features(orb, gray: np.ndarray) -> Features:
@@ -88,10 +95,10 @@ def features(orb, gray: np.ndarray) -> Features:
 
 
 class FeatureCache:
-    """The ORB features of decoded frames, by (video, frame of the decode grid): a search near a
-    moment that was refined before (a variant of the same picture, the next page, a reload of the
-    same link) matches against them without decoding again. Least recently used out past
-    ``max_bytes``."""
+    """The ORB features and grey thumbnails of decoded frames, by (video, frame of the decode grid):
+    a search near a moment that was refined before (a variant of the same picture, the next page, a
+    reload of the same link) matches against them without decoding again. Least recently used out
+    past ``max_bytes``."""
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
@@ -100,25 +107,27 @@ class FeatureCache:
         self._lock = threading.Lock()
 
     @staticmethod
-    def _size(f: Features) -> int:
-        return 64 + (f[0].nbytes + f[1].nbytes if f else 0)
+    def _size(item: tuple) -> int:
+        _, f, thumb = item
+        return 64 + (f[0].nbytes + f[1].nbytes if f else 0) + (thumb.nbytes if thumb is not None else 0)
 
-    def get(self, key: tuple) -> tuple[float, Features] | None:
+    def get(self, key: tuple) -> Decoded | None:
         with self._lock:
             hit = self._items.get(key)
             if hit is not None:
                 self._items.move_to_end(key)
             return hit
 
-    def put(self, key: tuple, timestamp: float, f: Features) -> None:
+    def put(self, key: tuple, timestamp: float | None, f: Features | None, thumb: np.ndarray | None = None) -> None:
+        item = (timestamp, f, thumb)
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
-                self._bytes -= self._size(old[1])
-            self._items[key] = (timestamp, f)
-            self._bytes += self._size(f)
+                self._bytes -= self._size(old)
+            self._items[key] = item
+            self._bytes += self._size(item)
             while self._bytes > self.max_bytes and self._items:
-                _, (_, gone) = self._items.popitem(last=False)
+                _, gone = self._items.popitem(last=False)
                 self._bytes -= self._size(gone)
 
     def clear(self) -> None:
@@ -174,16 +183,20 @@ def candidates(hits: list[FrameHit], moment: Moment) -> list[FrameHit]:
 
 def _windows(cands: list[FrameHit], period: float) -> list[tuple[float, float]]:
     """Merged ``[start, end)`` spans to decode: +- half a period around each non-static candidate;
-    the half period before a static run's keyframe, up to the keyframe (the run's picture may have
-    started between two samples; inside the run nothing can be told apart). Starts lie on the
-    decode grid (multiples of one decode step), so a window decodes the same frames alone or as
-    part of a longer pass."""
+    around a static run's keyframe, the period before it, up to the keyframe (the run's picture may
+    have begun after the sample before), and the period from the run's last sample up to ``until``
+    (it may have ended before the next): inside the run nothing can be told apart, so nothing there
+    is decoded. Starts lie on the decode grid (multiples of one decode step), so a window decodes
+    the same frames alone or as part of a longer pass."""
     step = period / DENSITY
+    grid = lambda t: max(0.0, math.floor(t / step + 1e-6) * step)  # noqa: E731
     spans = []
     for h in cands:
-        after = step / 2 if _static(h, period) else period / 2 + step / 2
-        start = max(0.0, math.floor((h.timestamp - period / 2) / step + 1e-6) * step)
-        spans.append((start, h.timestamp + after))
+        if _static(h, period):
+            spans.append((grid(h.timestamp - period), h.timestamp + step / 2))
+            spans.append((max(grid(h.until - period), h.timestamp + step / 2), h.until))
+        else:
+            spans.append((grid(h.timestamp - period / 2), h.timestamp + period / 2 + step / 2))
     return _merged(spans, 0.0)
 
 
@@ -214,18 +227,20 @@ def _static(h: FrameHit, period: float) -> bool:
     return h.until is not None and h.until - h.timestamp > 1.01 * period
 
 
-def _frame_features(video_id: str, info: VideoInfo, cands: list[FrameHit], period: float, orb, settings):
-    """(time, features) of every frame of the decode grid in the candidates' windows (static runs'
-    insides left out), from :data:`CACHE` when all of them are there, else decoded (and cached)."""
+def _frame_features(video_id: str, info: VideoInfo, cands: list[FrameHit], period: float, orb, settings
+                    ) -> list[Decoded]:
+    """(time, features, thumbnail) of every frame of the decode grid in the candidates' windows,
+    from :data:`CACHE` when all of them are there, else decoded (and cached). Inside a static run
+    (its ends, where only its extent is asked) the features are None: the keyframe stands for it."""
     from vidsearch.media.decode import sample_frames
 
     step = period / DENSITY
     windows = _windows(cands, period)
-    wanted = {k for w0, w1 in windows for k in range(round(w0 / step), math.ceil(min(w1, info.duration) / step - 1e-6))
-              if not _inside_run(k * step, cands, period)}
+    wanted = {k: not _inside_run(k * step, cands, period)  # frame of the grid -> features needed
+              for w0, w1 in windows for k in range(round(w0 / step), math.ceil(min(w1, info.duration) / step - 1e-6))}
     key = lambda k: (video_id, DENSITY, period, settings.frame_size, k)  # noqa: E731
     cached = [CACHE.get(key(k)) for k in sorted(wanted)]
-    if wanted and all(c is not None for c in cached):
+    if wanted and all(c is not None and (c[1] is not None or not wanted[k]) for k, c in zip(sorted(wanted), cached)):
         return [c for c in cached if c[0] is not None]
     out, seen = [], set()
     for a, b in _decode_spans(windows, JOIN_S):
@@ -235,18 +250,53 @@ def _frame_features(video_id: str, info: VideoInfo, cands: list[FrameHit], perio
             for fr in chunk:
                 if not any(w0 - 1e-3 <= fr.timestamp < w1 for w0, w1 in windows):
                     continue  # decoded on the way from one window to the next
-                if _inside_run(fr.timestamp, cands, period):
-                    continue  # inside a static run: the keyframe stands for it
                 k = round(fr.timestamp / step)
                 if k not in wanted:
                     continue  # a frame that answers no target of its own: left out, as from the cache
-                f = features(orb, _gray(fr.image, settings.frame_size))
-                CACHE.put(key(k), fr.timestamp, f)
+                f = features(orb, _gray(fr.image, settings.frame_size)) if wanted[k] else None
+                item = (fr.timestamp, f, signature(fr.image).grey)
+                CACHE.put(key(k), *item)
                 seen.add(k)
-                out.append((fr.timestamp, f))
-    for k in wanted - seen:  # no frame of its own (a low frame rate: one frame answers two targets)
+                out.append(item)
+    for k in set(wanted) - seen:  # no frame of its own (a low frame rate: one frame answers two targets)
         CACHE.put(key(k), None, ())
     return out
+
+
+def same_picture(a: np.ndarray, b: np.ndarray, static_change: float) -> bool:
+    """Whether two grey thumbnails show one picture: the ingest's test for static footage (at most
+    ``static_change`` of the pixels changed, :func:`~vidsearch.segment.signature.changed_fraction`)
+    and, since that test forgives a change of the whole picture's brightness, a mean grey
+    difference of at most :data:`SAME_GREY` (a fade is another picture)."""
+    if a.shape != b.shape or float(np.abs(a - b).mean()) > SAME_GREY:
+        return False
+    return changed_fraction(Signature(grey=a, hist=_NO_HIST), Signature(grey=b, hist=_NO_HIST)) <= static_change
+
+
+_NO_HIST = np.zeros(0, np.float32)
+
+
+def still_extent(h: FrameHit, frames: list[Decoded], period: float, static_change: float) -> tuple[float, float]:
+    """(first, last) decoded times that show the picture of the static run ``h`` stands for: the
+    keyframe's frame, the frames before it back to the first that differs (not as far as the sample
+    before, which the ingest gave to another run), and the frames after the run's last sample up to
+    the first that differs. Where an end was not decoded: the run's first or last sample."""
+    step = period / DENSITY
+    first, last = h.timestamp, max(h.timestamp, h.until - period)
+    own = [fr for fr in frames if abs(fr[0] - h.timestamp) <= step / 2 + 1e-3 and fr[2] is not None and len(fr[2])]
+    if not own:
+        return first, last
+    ref = min(own, key=lambda fr: abs(fr[0] - h.timestamp))[2]
+    before = (fr for fr in frames if h.timestamp - period + 1e-3 < fr[0] < h.timestamp - 1e-3)
+    for t, _, thumb in sorted(before, key=lambda fr: -fr[0]):
+        if thumb is None or not same_picture(thumb, ref, static_change):
+            break
+        first = t
+    for t, _, thumb in sorted(fr for fr in frames if last - 1e-3 <= fr[0] < h.until - 1e-3):
+        if thumb is None or not same_picture(thumb, ref, static_change):
+            break
+        last = max(last, t)
+    return first, last
 
 
 def refine_moment(image: np.ndarray, moment: Moment, hits: list[FrameHit], *, catalog, settings) -> Moment:
@@ -308,7 +358,9 @@ def confirm(query: Features, moment: Moment, hits: list[FrameHit], *, catalog, s
         matcher = FeatureMatcher(query=query)
         frames = _frame_features(rec.id, info, cands, period, matcher.orb, settings)
         most = 0
-        for _, f in sorted(frames, key=lambda tf: abs(tf[0] - cands[0].timestamp)):
+        for _, f, _ in sorted(frames, key=lambda fr: abs(fr[0] - cands[0].timestamp)):
+            if f is None:
+                continue  # inside a still run: its keyframe stands for it
             most = max(most, matcher.inliers_of(f))
             if enough is not None and most >= enough:
                 break
@@ -316,6 +368,15 @@ def confirm(query: Features, moment: Moment, hits: list[FrameHit], *, catalog, s
     except Exception as exc:  # a file that cannot be decoded now
         log.warning("%s: local-feature check skipped (%s)", rec.path, exc)
         return None
+
+
+def _at_still(moment: Moment, h: FrameHit, frames: list[Decoded], period: float, settings) -> Moment:
+    """``moment`` with its instant in the middle of the still picture that the static run ``h``
+    stands for (:func:`still_extent`: every instant of it shows the query's picture, and the middle
+    is nearest to all of them), its span covering the picture."""
+    first, last = still_extent(h, frames, period, settings.static_change)
+    t = (first + last) / 2
+    return replace(moment, timestamp=t, start=min(moment.start, first), end=max(moment.end, last, t))
 
 
 def _refined(image: np.ndarray, moment: Moment, hits: list[FrameHit], *, catalog, settings) -> Moment:
@@ -328,7 +389,10 @@ def _refined(image: np.ndarray, moment: Moment, hits: list[FrameHit], *, catalog
     own: tuple[float, int] | None = None  # (distance, inliers) of the decoded frame nearest the stored answer
     try:
         matcher = FeatureMatcher(_gray(np.asarray(image, dtype=np.uint8), settings.frame_size))
-        for t, f in _frame_features(rec.id, info, cands, period, matcher.orb, settings):
+        frames = _frame_features(rec.id, info, cands, period, matcher.orb, settings)
+        for t, f, _ in frames:
+            if f is None:
+                continue  # inside a still run: its keyframe stands for it
             key = (matcher.inliers_of(f), -abs(t - top), t)
             if best is None or key > best:
                 best = key
@@ -337,16 +401,19 @@ def _refined(image: np.ndarray, moment: Moment, hits: list[FrameHit], *, catalog
     except Exception as exc:  # a file that cannot be decoded now (or a picture ORB cannot read) keeps the stored answer
         log.warning("%s: image refinement skipped (%s)", rec.path, exc)
         return moment
+    # the stored answer is a still run's (the middle sample of the best frame's run): kept, it is
+    # still placed in the middle of the picture's decoded extent
+    stored = (_at_still(moment, cands[0], frames, period, settings)
+              if _static(cands[0], period) and abs(moment.timestamp - best_time(cands[0], period)) < 1e-3 else moment)
     if best is None or best[0] < MIN_INLIERS:
-        return moment
+        return stored
     t = best[2]
     if not moment.start - period / 2 - 1e-3 <= t <= moment.end + 1e-3:
-        return moment  # outside the run that matches as well as the best stored frame
+        return stored  # outside the run that matches as well as the best stored frame
     if (own is not None and _static(cands[0], period) and abs(t - top) > period / DENSITY / 2 + 1e-3
             and best[0] < HOLD * own[1]):
-        return moment  # a still run is where its picture is, unless a frame beside it is clearly better
+        return stored  # a still run is where its picture is, unless a frame beside it is clearly better
     for h in cands:  # a static run's keyframe stands for its run
         if _static(h, period) and abs(h.timestamp - t) <= 1e-3 + period / DENSITY / 2:
-            t = best_time(h, period)
-            break
+            return _at_still(moment, h, frames, period, settings)
     return replace(moment, timestamp=t, start=min(moment.start, t), end=max(moment.end, t))
