@@ -31,6 +31,7 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_OCR_ENGINE | ``tesseract`` | text search: what reads the text boxes: ``tesseract`` (Debian ``tesseract-ocr``), or ``ppocr``, PaddleOCR's PP-OCRv6 text-line recogniser (``pip install rapidocr==3.10.0`` carries its weights; vidsearch runs it with ONNX Runtime), which reads signs and captions on busy backgrounds better, for about 3.4x Tesseract's CPU time (+60-70% ingest CPU on the real clips; docs/benchmarks.md) |
 | VIDSEARCH_OCR_RETRY_INVERTED | ``1`` | text search: let Tesseract read a word again inverted when it is unsure (its own default); ``0`` skips that retry (the crops are already dark on light): 35% less OCR CPU, measured in docs/benchmarks.md ("Ingest at camera speed") |
 | VIDSEARCH_OCR_INTERVAL | ``2`` | text search: the minimum time, in seconds, between two OCR reads of one video, even when the picture changed (a change of the text alone is read at most every 2 s in any case). On busy video every sample's picture changes, and ``0`` (the behaviour before) has Tesseract read every sample (1 a second); at ``2`` the busy 3-min 720p video's OCR stage took 1.9-2.0 s instead of 5.2-5.4 s (ingest wall -7 to -13%) and no rank of the 58 text-search queries moved (docs/benchmarks.md, "Ingest at camera speed"). A caption that appears is still read at the first sample after the interval (the gate compares with the last frame READ), but one shown for less than the interval can be missed: ``0`` reads every changed sample |
+| VIDSEARCH_OCR_BACKOFF | ``0`` (off) | text search: the longest interval, in seconds, between two OCR reads of one video while its reads find nothing: after a read without a word of 3 or more characters the interval (VIDSEARCH_OCR_INTERVAL) doubles, up to this; a read that finds one resets it. On busy footage without text (where Tesseract reads noise of two letters) most reads are skipped; a caption that appears meanwhile is read within this many seconds. ``0`` or a value up to VIDSEARCH_OCR_INTERVAL: no back-off |
 | VIDSEARCH_OCR_SIZE | ``0`` (off) | text search: short side, in pixels, of a larger copy of each sampled frame that OCR reads its text boxes from (capped at the source's own; the boxes are still found, and the change gate run, on the VIDSEARCH_FRAME_SIZE frames; the encoders' input is unchanged). PyAV only (frames that decord decodes have no copy: a second decord pass cost +46% ingest CPU). ``0``: read the boxes from the VIDSEARCH_FRAME_SIZE frames. Off by default: on the 58 text-search queries no rank moved at 448 or 720, and on the busy 10-min 720p ingest 448 cost 47.3 s instead of 37.8 s (Tesseract on larger crops) and 1457 MiB peak RSS instead of 916 (docs/benchmarks.md); it reads small captions that the 224-px frames blur |
 | VIDSEARCH_DETECTORS | (empty) | comma-separated extra detectors at ingest: ``person`` (HOG), ``face`` (Haar), ``colour``; none by default (measured on the real clips, docs/benchmarks.md: the three together cost +55% ingest CPU for no gain; ``colour`` alone, 1.3 ms a frame, helps on vivid footage and loses one multi-scene span on desaturated footage) |
 | VIDSEARCH_JOINT_MODEL | (unset) | a CLIP-family model for text and semantic image search: a local folder (open_clip or transformers) or a model id on a machine that can download |
@@ -142,6 +143,7 @@ class Settings:
     ocr_retry_inverted: bool = True
     ocr_engine: str = "tesseract"
     ocr_interval: float = 2.0
+    ocr_backoff: float = 0.0
     detectors: tuple[str, ...] = ()
     joint_model: str | None = None
     joint_backend: str = "auto"
@@ -265,6 +267,7 @@ class Settings:
             ocr_retry_inverted=get("OCR_RETRY_INVERTED", True, parse_bool),
             ocr_engine=get("OCR_ENGINE", "tesseract", str).lower(),
             ocr_interval=get("OCR_INTERVAL", 2.0, float),
+            ocr_backoff=get("OCR_BACKOFF", 0.0, float),
             detectors=get("DETECTORS", (), lambda raw: tuple(d.strip().lower() for d in raw.split(",") if d.strip())),
             joint_model=get("JOINT_MODEL", None, str),
             joint_backend=get("JOINT_BACKEND", "auto", str).strip().lower(),
@@ -317,6 +320,8 @@ class Settings:
             raise ConfigError(f"VIDSEARCH_OCR_ENGINE must be {' or '.join(OCR_ENGINES)}, not {self.ocr_engine!r}")
         if not (0 <= self.ocr_interval <= 3600):
             raise ConfigError(f"VIDSEARCH_OCR_INTERVAL must be in [0, 3600] seconds, not {self.ocr_interval}")
+        if not (0 <= self.ocr_backoff <= 3600):
+            raise ConfigError(f"VIDSEARCH_OCR_BACKOFF must be in [0, 3600] seconds, not {self.ocr_backoff}")
         if not (self.ocr_size == 0 or 32 <= self.ocr_size <= 4320):
             raise ConfigError(f"VIDSEARCH_OCR_SIZE must be 0 (off) or in [32, 4320], not {self.ocr_size}")
         for name in ("decode_chunk", "batch_size"):

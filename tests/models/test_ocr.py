@@ -219,6 +219,36 @@ def test_min_interval_reads_a_busy_video_every_other_second(busy_and_caption_fra
     assert read_times(busy, min_interval=3.0) == [0, 3, 6]
 
 
+def read_times_heard(frames, texts, **gate):
+    """As :func:`read_times`, each read reported back to the gate as having found ``texts(t)``."""
+    g, out = OcrGate(**gate), []
+    for k in range(0, len(frames), 3):
+        part = frames[k:k + 3]
+        chosen = [round(part[i].timestamp) for i, _ in g.select([f.image for f in part], [f.timestamp for f in part])]
+        g.heard([texts(t) for t in chosen])
+        out += chosen
+    return out
+
+
+def test_reads_that_find_nothing_back_off_up_to_the_ceiling(busy_and_caption_frames):
+    """The busy picture repeats every 4 s (so 4 s looks like 0 s, which was read: not read again)."""
+    busy, _ = busy_and_caption_frames
+    nothing = lambda t: ""  # noqa: E731
+    noise = lambda t: "re fe"  # noqa: E731  (two-letter noise: counts as nothing)
+    words = lambda t: "gate 4"  # noqa: E731
+    assert read_times_heard(busy, nothing, min_interval=2.0) == [0, 2, 4, 6]  # no ceiling: no back-off
+    assert read_times_heard(busy, nothing, min_interval=2.0, max_interval=8.0) == [0, 5]  # 2 -> 4 -> 8 s
+    assert read_times_heard(busy, noise, min_interval=2.0, max_interval=8.0) == [0, 5]
+    assert read_times_heard(busy, nothing, min_interval=2.0, max_interval=3.0) == [0, 3, 6]  # capped
+    # the read at 0 s is heard only after the samples of 0-2 s were chosen (backed off: 2 s skipped);
+    # it found a word, so from then on every 2 s
+    assert read_times_heard(busy, words, min_interval=2.0, max_interval=8.0) == [0, 3, 5, 7]
+    # a read that finds a word puts the interval back to 2 s
+    assert read_times_heard(busy, lambda t: "exit" if t >= 5 else "", min_interval=2.0,
+                            max_interval=8.0) == [0, 5, 7]
+    assert read_times_heard(busy, nothing, min_interval=0.0, max_interval=8.0) == list(range(8))  # no interval
+
+
 def test_a_caption_that_appears_is_still_read_within_the_interval(busy_and_caption_frames):
     _, caption = busy_and_caption_frames
     assert read_times(caption) == [0, 1]  # the caption comes with a picture change at 1 s: read at once

@@ -60,13 +60,13 @@ class SpanIndexer:
                 raise ValueError("VIDSEARCH_SEGMENT_ENCODER=temporal, but the encoders were built without it")
             self._steps = SegmentSteps(encoders.temporal)
         # text on screen (OCR) for text search: per video, only keyframes whose picture or text changed,
-        # at most one read per VIDSEARCH_OCR_INTERVAL seconds
+        # at most one read per VIDSEARCH_OCR_INTERVAL seconds, fewer while reads find nothing (OCR_BACKOFF)
         self._ocr = getattr(encoders, "ocr", None)
         self._ocr_gate = None
         if self._ocr is not None:
             from vidsearch.models.ocr import OcrGate
 
-            self._ocr_gate = OcrGate(min_interval=settings.ocr_interval)
+            self._ocr_gate = OcrGate(min_interval=settings.ocr_interval, max_interval=settings.ocr_backoff)
 
     def _close_last(self, seg: Segment) -> None:
         if self._last is not None and self._last.segment_index == seg.index and self._last.until is None:
@@ -119,7 +119,9 @@ class SpanIndexer:
                 raise
             if ocr_job is not None:
                 t2 = time.perf_counter()  # "ocr": selecting and cropping, plus the wait beyond the embedding
-                for (i, _), text in zip(chosen, ocr_job.result()):
+                texts = ocr_job.result()
+                self._ocr_gate.heard(texts)
+                for (i, _), text in zip(chosen, texts):
                     if text:
                         payloads[i]["text"] = text
                 steps["ocr"] += time.perf_counter() - t2

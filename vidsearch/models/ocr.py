@@ -46,6 +46,7 @@ from . import ModelUnavailable
 log = logging.getLogger(__name__)
 
 INSTALL = "apt-get install tesseract-ocr"
+REAL_WORD = 3  # a read that finds no word this long counts as empty for the gate's back-off
 _WORD = re.compile(r"[0-9A-Za-z]")
 
 
@@ -322,7 +323,15 @@ class OcrGate:
     skipped for it is not remembered, so the next frame after the interval is compared with the
     last frame that was READ: a caption that appeared meanwhile is read then (one shown for less
     than ``min_interval`` can be missed). Times are frame times, which may fall a little before
-    the nominal sample times: up to ``slack`` seconds short of the interval count as the interval."""
+    the nominal sample times: up to ``slack`` seconds short of the interval count as the interval.
+
+    Back-off (``max_interval``, ``VIDSEARCH_OCR_BACKOFF``): the caller reports what the reads found
+    (:meth:`heard`). Until a read finds a word of :data:`REAL_WORD` characters or more (not the
+    two-letter noise Tesseract makes of busy textures), each read doubles the interval, up to
+    ``max_interval``: the reads of one :meth:`select` are chosen before any of them is heard, so
+    they are counted as empty until then. A read that finds a word puts the interval back to
+    ``min_interval``, and it stays there while reads find words. On busy footage without text the
+    reads thin out; a caption that appears is read within ``max_interval``."""
 
     change: float = 0.06
     overlap: float = 0.7
@@ -331,7 +340,10 @@ class OcrGate:
     new_boxes: bool = True
     box_iou: float = 0.5
     min_interval: float = 0.0
+    max_interval: float = 0.0  # back-off ceiling; at or below min_interval: no back-off
     slack: float = 0.05
+    _wait: float | None = None  # the interval now (None: min_interval)
+    _words: bool = False  # the last reads heard found a word (no back-off meanwhile)
     _last: np.ndarray | None = None
     _last_mask: np.ndarray | None = None
     _last_boxes: list | None = None
@@ -348,7 +360,8 @@ class OcrGate:
         chosen = []
         for i, img in enumerate(images):
             now = float(times[i]) if times is not None else float(i)
-            if self.min_interval > 0 and now - self._last_time < self.min_interval - self.slack:
+            wait = self.min_interval if self._wait is None else self._wait
+            if wait > 0 and now - self._last_time < wait - self.slack:
                 continue  # read too recently (before the text detector: this frame costs nothing)
             boxes = text_regions(img)
             if not boxes:
@@ -366,4 +379,19 @@ class OcrGate:
                     continue
             chosen.append((i, boxes))
             self._last, self._last_mask, self._last_boxes, self._last_time = t, mask, boxes, now
+            if not self._words:
+                self._back_off(1)
         return chosen
+
+    def heard(self, texts: list[str]) -> None:
+        """What the reads chosen by the last :meth:`select` found: sets the back-off."""
+        if any(len(w) >= REAL_WORD for text in texts for w in text.split()):
+            self._wait, self._words = None, True
+        elif texts and self._words:  # these reads were chosen at the short interval
+            self._words = False
+            self._back_off(len(texts))
+
+    def _back_off(self, reads: int) -> None:
+        if self.max_interval > self.min_interval > 0:
+            wait = self.min_interval if self._wait is None else self._wait
+            self._wait = min(self.max_interval, wait * 2 ** min(reads, 32))
