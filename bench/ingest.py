@@ -65,6 +65,7 @@ CONFIGS = {
     "after": SHORTCUTS_ON,  # every shortcut
     "after_no_ocr": {**SHORTCUTS_ON, "VIDSEARCH_OCR": "0"},  # where the rest of the time goes
     "after_backoff": {**SHORTCUTS_ON, "VIDSEARCH_OCR_BACKOFF": "8"},  # + OCR backing off to every 8 s
+    "after_all": {**SHORTCUTS_ON, "VIDSEARCH_OCR_BACKOFF": "8", "VIDSEARCH_SKIP_BFRAMES": "1"},  # + no B-frames
     "ocr_every": {"VIDSEARCH_OCR_INTERVAL": "0"},  # the defaults, but OCR on every changed sample (before)
     "ocr_interval": {"VIDSEARCH_OCR_INTERVAL": "2"},  # the defaults: at most one OCR read per 2 s of a video
     "batch32": {"VIDSEARCH_BATCH_SIZE": "32"},  # encoder batches of 32 frames (the default before)

@@ -14,6 +14,7 @@ nothing else in the code base reads ``os.environ`` for vidsearch settings.
 | VIDSEARCH_DECODER | ``pyav`` | ``pyav``: PyAV, skipping non-reference frames (measured 1.8x less CPU than decord for the same ingest, docs/benchmarks.md); ``auto``: decord where it can be trusted, else PyAV |
 | VIDSEARCH_KEYFRAME_SAMPLING | ``0`` | ``1``: where a file's keyframes come at least every 2 sample periods (IP cameras: every 1-2 s), decode only them and take them as the samples, with their true times (verified; a file whose keyframes do not decode alone falls back to the full decode; vidsearch/media/decode.py). Camera-style busy 720p: ingest 0.77x the decode floor instead of 1.3x; but image-search timestamps on camera-style copies of the real clips fell from 95.1% to 94.0% right (docs/benchmarks.md, "Ingest at camera speed"), so it is not the default |
 | VIDSEARCH_SKIP_LOOP_FILTER | ``0`` | ``1``: elsewhere, skip the decoder's deblocking filter (about 10% less decode time; the picture drifts slightly along a GOP; image search 95.6% -> 94.9% with the other shortcuts, so not the default) |
+| VIDSEARCH_SKIP_BFRAMES | ``0`` | ``1``: elsewhere, decode no B-frame where the file's I- and P-frames decode the same without them (checked on its first second, byte for byte, against a decode that keeps the reference B-frames; x264's faster presets, with one reference frame, qualify: 0.6x the decode time of the busy 720p bench video; most files that refer to B-frames from P-frames do not, and are decoded as before). The samples are then I- and P-frames, at most 0.25 s after the sample time |
 | VIDSEARCH_DECODE_CHUNK | ``32`` | frames decoded per chunk (bounds memory) |
 | VIDSEARCH_DECODE_TIMEOUT | ``120`` | seconds without progress before decord is abandoned for PyAV |
 | VIDSEARCH_MAX_SEGMENT | ``30`` | longest segment, in seconds, before a shot is split |
@@ -125,6 +126,7 @@ class Settings:
     decoder: str = "pyav"
     keyframe_sampling: bool = False
     skip_loop_filter: bool = False
+    skip_bframes: bool = False
     decode_chunk: int = 32
     decode_timeout: float = 120.0
     max_segment: float = 30.0
@@ -249,6 +251,7 @@ class Settings:
             decoder=get("DECODER", "pyav", str).lower(),
             keyframe_sampling=get("KEYFRAME_SAMPLING", False, parse_bool),
             skip_loop_filter=get("SKIP_LOOP_FILTER", False, parse_bool),
+            skip_bframes=get("SKIP_BFRAMES", False, parse_bool),
             decode_chunk=get("DECODE_CHUNK", 32, int),
             decode_timeout=get("DECODE_TIMEOUT", 120.0, float),
             max_segment=get("MAX_SEGMENT", 30.0, float),

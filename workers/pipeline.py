@@ -212,7 +212,7 @@ def _run_chunk(ctx: Context, job: Job, index: int, start: float, end: float | No
     indexer = SpanIndexer(s, ctx.encoders, job.video_id, ctx.writer.thumbnails_dir(job, index))
     frames = prefetched(sample_frames(job.path, info, fps=s.sample_fps, short_side=s.frame_size, chunk=s.decode_chunk,
                                       timeout=s.decode_timeout, decoder=s.decoder, start=start, end=end,
-                                      skip_loop_filter=s.skip_loop_filter), depth=1)
+                                      skip_loop_filter=s.skip_loop_filter, skip_bframes=s.skip_bframes), depth=1)
     segments = batches = 0
     decode_s = write_s = 0.0
     t = time.perf_counter()

@@ -446,3 +446,27 @@ def test_skipping_the_loop_filter_keeps_the_frames_and_their_times(video_factory
     assert [f.timestamp for f in fast] == [f.timestamp for f in full]
     errors = [diff(a.image, b.image) for a, b in zip(full, fast)]
     assert max(errors) < 4 and errors[0] < max(errors)  # the first (intra) frame drifts least
+
+
+@pytest.mark.parametrize("preset, skips", [("veryfast", True), ("medium", False)])
+def test_bframes_are_skipped_only_where_the_other_frames_decode_the_same(video_factory, preset, skips):
+    # x264 veryfast: one reference frame, B-pyramid: P-frames never refer to the reference B-frames;
+    # medium: three reference frames, and its P-frames do (as in most of the shared clips)
+    path = video_factory(f"{preset}.mp4", source="testsrc2=size=320x240:rate=25", duration=4,
+                         extra_output=["-preset", preset, "-g", "100"])
+    info = probe(path)
+    assert decode.bframes_unreferenced(path, info) is skips
+    every = {round(f.timestamp, 3): f.image for f in frames_of(path, info, fps=25, short_side=120, decoder="pyav")}
+    fast = frames_of(path, info, fps=2, short_side=120, decoder="pyav", skip_bframes=True)
+    assert len(fast) == 8
+    for k, f in enumerate(fast):  # an I- or P-frame at most BFRAME_GAP after its target, exactly as decoded
+        assert 0 <= f.timestamp - k / 2 <= decode.BFRAME_GAP + 1e-3
+        assert diff(f.image, every[round(f.timestamp, 3)]) == 0
+    if skips:  # some targets got a later frame than the ordinary decode gives them
+        plain = frames_of(path, info, fps=2, short_side=120, decoder="pyav")
+        assert [f.timestamp for f in fast] != [f.timestamp for f in plain]
+
+
+def test_a_file_without_bframes_is_decoded_as_before(video_factory):
+    path = video_factory("nob.mp4", source="testsrc2=size=320x240:rate=25", duration=3, extra_output=["-bf", "0"])
+    assert not decode.bframes_unreferenced(path, probe(path))

@@ -141,7 +141,8 @@ class IngestRunner:
         large_side = s.ocr_size if s.ocr and s.ocr_size > s.frame_size else 0
         frames = prefetched(sample_frames(path, info, fps=s.sample_fps, short_side=s.frame_size, chunk=s.decode_chunk,
                                           timeout=s.decode_timeout, decoder=s.decoder, large_side=large_side,
-                                          keyframes=s.keyframe_sampling, skip_loop_filter=s.skip_loop_filter),
+                                          keyframes=s.keyframe_sampling, skip_loop_filter=s.skip_loop_filter,
+                                          skip_bframes=s.skip_bframes),
                             depth=1)
         t0 = time.perf_counter()
         for chunk in frames:

@@ -56,8 +56,14 @@ gets the first keyframe at or after it, with its true time. The gaps are read be
 not flagged corrupt, no longer gap than probed); one that fails sends the rest of the file, from
 the last delivered frame, to the full decode. Elsewhere the deblocking filter can be skipped
 (``skip_loop_filter=all``): references are then unfiltered, so the error grows along a GOP (mean
-0.3-1 of 255 over the first 40 frames of a 720p file) for about 10% less decode time. What each
-costs in retrieval quality is measured in docs/benchmarks.md ("Ingest at camera speed").
+0.3-1 of 255 over the first 40 frames of a 720p file) for about 10% less decode time. Or the
+B-frames can all be skipped (``skip_bframes``, VIDSEARCH_SKIP_BFRAMES; ``skip_frame="BIDIR"``)
+where nothing else refers to them: :func:`bframes_unreferenced` decodes the file's first second
+both ways and requires every I- and P-frame to come out byte for byte the same (x264's faster
+presets, with one reference frame, qualify: 0.6x the decode time of the busy 720p bench video; x264
+medium and most shared clips refer to reference B-frames from P-frames, and keep the usual
+decode). The frames are then exact, each target getting the next I- or P-frame. What each
+shortcut costs in retrieval quality is measured in docs/benchmarks.md ("Ingest at camera speed").
 
 Spans (``start``/``end``, for the chunks of a distributed ingest): a span delivers exactly the
 frames that a decode of the whole video delivers with timestamps in ``[start - SLACK, end -
@@ -104,6 +110,8 @@ SLACK = 1e-3  # a frame this much before a target still answers it (time-base ro
 REORDER = 4  # pending frames over which stamps are sorted (deeper than B-frame reordering)
 SEEK_MARGINS = (2.0, 10.0, None)  # seconds before a span's start to seek to; None: decode from the beginning
 KEYFRAME_PERIODS = 2.0  # keyframes at most this many sample periods apart are taken as the samples
+BFRAME_CHECK_S = 1.0  # seconds at the start of a file over which skip_bframes checks the decode
+BFRAME_GAP = 0.25  # at most this many seconds between two I/P-frames where B-frames are skipped
 DECODE_MEMORY = 1 << 30  # bytes of decoded pictures that frame threads may hold at once (huge frames get fewer threads)
 
 
@@ -125,6 +133,7 @@ def sample_frames(
     large_side: int = 0,
     keyframes: bool = False,
     skip_loop_filter: bool = False,
+    skip_bframes: bool = False,
 ) -> Iterator[list[Frame]]:
     """``decoder``: ``"auto"`` (decord where it can be trusted, else PyAV) or ``"pyav"``.
     ``start``/``end``: only the span of targets ``start <= k/fps < end`` (see the module notes).
@@ -132,7 +141,9 @@ def sample_frames(
     decord never does, see the module notes).
     ``keyframes``: where the file's keyframes come at least every :data:`KEYFRAME_PERIODS` sample
     periods, decode only them (PyAV) and take them as the samples; ``skip_loop_filter``: elsewhere
-    (PyAV) skip the deblocking filter (see the module notes)."""
+    (PyAV) skip the deblocking filter; ``skip_bframes``: elsewhere (PyAV) decode no B-frame where
+    :func:`bframes_unreferenced` finds the other frames decode the same without them (see the
+    module notes)."""
     if decoder not in ("auto", "pyav"):
         raise ValueError(f"unknown decoder {decoder!r}: expected auto or pyav")
     path = str(path)
@@ -146,7 +157,8 @@ def sample_frames(
     large = large_size(info, short_side, large_side)
     last = None  # time of the last delivered frame
     keyed = keyframes and info.container != "avi" and keyframes_dense(path, fps, info)
-    if decoder == "auto" and info.video_streams == 1 and not span and not keyed:
+    bidir = skip_bframes and not keyed and info.container != "avi" and bframes_unreferenced(path, info)
+    if decoder == "auto" and info.video_streams == 1 and not span and not keyed and not bidir:
         try:
             for frames in _watched(_decord_chunks(path, targets, size, chunk), timeout):
                 yield frames
@@ -163,7 +175,7 @@ def sample_frames(
         try:
             chunks = _pyav_chunks(path, info, targets, size, chunk, end=end, seek=start > 0 or last is not None,
                                   large=large, keyframes=keyonly, loop_filter=not skip_loop_filter or keyonly,
-                                  gap=_keyframe_gap(fps, info))
+                                  gap=_keyframe_gap(fps, info), bidir=bidir and not keyonly)
             for frames in _watched(chunks, timeout):
                 yield frames
                 last = frames[-1].timestamp
@@ -233,6 +245,48 @@ def keyframes_dense(path: str | os.PathLike, fps: float, info: VideoInfo) -> boo
     return prev is not None and info.duration - (prev - first) <= limit
 
 
+def bframes_unreferenced(path: str | os.PathLike, info: VideoInfo, seconds: float = BFRAME_CHECK_S) -> bool:
+    """Whether the video's I- and P-frames decode the same without its B-frames: over its first
+    ``seconds``, a decode that skips every B-frame (``skip_frame="BIDIR"``) delivers each frame
+    identical (every plane, every byte) to the same frame of a decode that skips only non-reference
+    frames, at least one frame besides the first, and no two frames more than :data:`BFRAME_GAP` s
+    apart. H.264 lets a P-frame refer to a reference B-frame (x264's B-pyramid makes them; its P-frames
+    do not use them, other encoders' may): where one does, it would decode wrong without it."""
+    import hashlib
+
+    def decoded(skip: str) -> Iterator[tuple[float, bytes | None]]:
+        with open_container(str(path)) as container:
+            stream = video_stream(container)
+            stream.codec_context.skip_frame = skip
+            origin, unit = stream.start_time or 0, float(stream.time_base)
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    yield -1.0, None  # no stamps: nothing to match by
+                    return
+                t = round((frame.pts - origin) * unit, 6)
+                if t > seconds:
+                    return
+                yield t, hashlib.blake2b(np.ascontiguousarray(frame.to_ndarray())).digest()
+
+    try:
+        without = dict(decoded("BIDIR"))
+        times = sorted(without)
+        if len(times) < 2 or None in without.values() or max(b - a for a, b in zip(times, times[1:])) > BFRAME_GAP:
+            return False
+        extra = same = 0  # frames the B-frames add; frames decoded alike
+        for t, digest in decoded("NONREF"):  # stops at the first frame that differs
+            if t not in without:
+                extra += 1
+            elif without[t] != digest:
+                return False
+            else:
+                same += 1
+        return extra > 0 and same == len(without)
+    except (av.FFmpegError, ValueError, OSError, NotImplementedError) as exc:  # to_ndarray: not every pixel format
+        log.info("%s: cannot check its B-frames (%s); decoding every reference frame", path, reason(exc))
+        return False
+
+
 class _NotKeyframes(Exception):
     """A keyframe-only decode delivered something that cannot stand in for the samples."""
 
@@ -282,7 +336,7 @@ def _keyframes_agree(path: str, reader: decord.VideoReader) -> bool:
 def _pyav_chunks(
     path: str, info: VideoInfo, targets: list[float], size: tuple[int, int], chunk: int,
     *, end: float | None = None, seek: bool = False, large: tuple[int, int] | None = None,
-    keyframes: bool = False, loop_filter: bool = True, gap: float = math.inf,
+    keyframes: bool = False, loop_filter: bool = True, gap: float = math.inf, bidir: bool = False,
 ) -> Iterator[list[Frame]]:
     if not targets:
         return
@@ -292,7 +346,7 @@ def _pyav_chunks(
             if keyframes:
                 stream.codec_context.skip_frame = "NONKEY"
             elif info.container != "avi":
-                stream.codec_context.skip_frame = "NONREF"
+                stream.codec_context.skip_frame = "BIDIR" if bidir else "NONREF"
             if not loop_filter:
                 stream.codec_context.options = {"skip_loop_filter": "all"}
             ordered = _presentation_order(path, container, stream, info.fps)
