@@ -231,21 +231,26 @@ def read_times_heard(frames, texts, **gate):
 
 
 def test_reads_that_find_nothing_back_off_up_to_the_ceiling(busy_and_caption_frames):
-    """The busy picture repeats every 4 s (so 4 s looks like 0 s, which was read: not read again)."""
+    """Fed 3 samples a call, each call's reads heard before the next. The busy picture repeats every
+    4 s (so 4 s looks like 0 s, which was read: not read again)."""
     busy, _ = busy_and_caption_frames
     nothing = lambda t: ""  # noqa: E731
     noise = lambda t: "re fe"  # noqa: E731  (two-letter noise: counts as nothing)
     words = lambda t: "gate 4"  # noqa: E731
     assert read_times_heard(busy, nothing, min_interval=2.0) == [0, 2, 4, 6]  # no ceiling: no back-off
-    assert read_times_heard(busy, nothing, min_interval=2.0, max_interval=8.0) == [0, 5]  # 2 -> 4 -> 8 s
-    assert read_times_heard(busy, noise, min_interval=2.0, max_interval=8.0) == [0, 5]
-    assert read_times_heard(busy, nothing, min_interval=2.0, max_interval=3.0) == [0, 3, 6]  # capped
-    # the read at 0 s is heard only after the samples of 0-2 s were chosen (backed off: 2 s skipped);
-    # it found a word, so from then on every 2 s
-    assert read_times_heard(busy, words, min_interval=2.0, max_interval=8.0) == [0, 3, 5, 7]
-    # a read that finds a word puts the interval back to 2 s
-    assert read_times_heard(busy, lambda t: "exit" if t >= 5 else "", min_interval=2.0,
-                            max_interval=8.0) == [0, 5, 7]
+    # 0 and 2 s are chosen before anything is heard; both empty: 2 -> 8 s
+    assert read_times_heard(busy, nothing, min_interval=2.0, max_interval=8.0) == [0, 2]
+    assert read_times_heard(busy, noise, min_interval=2.0, max_interval=8.0) == [0, 2]
+    assert read_times_heard(busy, nothing, min_interval=2.0, max_interval=3.0) == [0, 2, 5]  # capped at 3 s
+    assert read_times_heard(busy, words, min_interval=2.0, max_interval=8.0) == [0, 2, 4, 6]
+    # after empty reads, a read that finds a word puts the interval back to 2 s
+    g, out = OcrGate(min_interval=2.0, max_interval=4.0), []
+    for k in range(0, len(busy), 3):
+        part = busy[k:k + 3]
+        chosen = [round(part[i].timestamp) for i, _ in g.select([f.image for f in part], [f.timestamp for f in part])]
+        g.heard(["exit" if t >= 5 else "" for t in chosen])
+        out += chosen
+    assert out == [0, 2, 7] and g._wait is None  # (6 s looks like 2 s)
     assert read_times_heard(busy, nothing, min_interval=0.0, max_interval=8.0) == list(range(8))  # no interval
 
 
