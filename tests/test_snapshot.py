@@ -52,7 +52,7 @@ def indexed(tmp_path_factory, encoders):
     with Library(_settings(data), encoders=encoders) as lib:
         assert [r.status for r in lib.ingest([a, b])] == ["indexed", "indexed"]
         before = _answers(lib, queries)
-    assert all(before[k] for k in before), before  # every query finds something
+    assert all(before[k] for k in before), [k for k in before if not before[k]]  # every query finds something
     return {"tmp": tmp, "data": data, "queries": queries, "before": before, "videos": [a, b]}
 
 

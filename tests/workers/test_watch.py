@@ -62,9 +62,11 @@ def test_growing_recordings_are_indexed_once_and_only_when_complete(tmp_path, se
     a, b = folder / "gate1_20240102_030405.ts", folder / "b.mkv"
     state_a: dict = {}
     state_b: dict = {}
-    # a: one handle kept open, a 2.5 s pause (longer than "stable") half-way: only the open handle tells
+    # a: one handle kept open, a 4 s pause (longer than "stable") half-way: only the open handle tells.
+    # The control below runs from 1.6 s into the pause; the loop may be busy indexing b meanwhile
+    # (over a second on 2 loaded cores), so the pause leaves it 2.4 s to get there.
     ta = threading.Thread(target=_write_in_pieces, args=(a, ts.read_bytes(), 4, 0.2),
-                          kwargs=dict(keep_open=True, long_pause_after=1, long_pause=2.5, done=state_a))
+                          kwargs=dict(keep_open=True, long_pause_after=1, long_pause=4.0, done=state_a))
     # b: appended piece by piece, closed in between, pauses shorter than "stable"
     tb = threading.Thread(target=_write_in_pieces, args=(b, mkv.read_bytes(), 6, 0.4),
                           kwargs=dict(keep_open=False, long_pause_after=None, long_pause=0, done=state_b))
