@@ -22,6 +22,8 @@ The 20/60-min videos repeat the 10-minute cycle of distinct scenes (see ``bench/
                                                  # shortcuts off / decode only / all / all without OCR
     .venv/bin/python bench/ingest.py --compare ocr_every ocr_interval --minutes 3   # OCR every sample / every 2 s
     .venv/bin/python bench/ingest.py --compare batch32 batch4 batch2 --minutes 3    # encoder batch sizes
+    .venv/bin/python bench/ingest.py --compare after after_backoff after_all --minutes 3   # + OCR back-off,
+                                                 # + no B-frames where nothing refers to them
     .venv/bin/python bench/ingest.py --watchlists 100 --minutes 2   # issue 16: the busy video without,
                                                  # with, with, without 100 watchlists, in one child
 
