@@ -58,11 +58,12 @@ the last delivered frame, to the full decode. Elsewhere the deblocking filter ca
 (``skip_loop_filter=all``): references are then unfiltered, so the error grows along a GOP (mean
 0.3-1 of 255 over the first 40 frames of a 720p file) for about 10% less decode time. Or the
 B-frames can all be skipped (``skip_bframes``, VIDSEARCH_SKIP_BFRAMES; ``skip_frame="BIDIR"``)
-where nothing else refers to them: :func:`bframes_unreferenced` decodes the file's first second
+where nothing else refers to them: :func:`bframes_unreferenced` decodes the file's first 2 s
 both ways and requires every I- and P-frame to come out byte for byte the same (x264's faster
 presets, with one reference frame, qualify: 0.6x the decode time of the busy 720p bench video; x264
 medium and most shared clips refer to reference B-frames from P-frames, and keep the usual
-decode). The frames are then exact, each target getting the next I- or P-frame. What each
+decode). The frames are then exact (where the structure of the first 2 s holds for the whole file:
+the check samples, it cannot prove), each target getting the next I- or P-frame. What each
 shortcut costs in retrieval quality is measured in docs/benchmarks.md ("Ingest at camera speed").
 
 Spans (``start``/``end``, for the chunks of a distributed ingest): a span delivers exactly the
@@ -110,7 +111,7 @@ SLACK = 1e-3  # a frame this much before a target still answers it (time-base ro
 REORDER = 4  # pending frames over which stamps are sorted (deeper than B-frame reordering)
 SEEK_MARGINS = (2.0, 10.0, None)  # seconds before a span's start to seek to; None: decode from the beginning
 KEYFRAME_PERIODS = 2.0  # keyframes at most this many sample periods apart are taken as the samples
-BFRAME_CHECK_S = 1.0  # seconds at the start of a file over which skip_bframes checks the decode
+BFRAME_CHECK_S = 2.0  # seconds at the start of a file over which skip_bframes checks the decode
 BFRAME_GAP = 0.25  # at most this many seconds between two I/P-frames where B-frames are skipped
 DECODE_MEMORY = 1 << 30  # bytes of decoded pictures that frame threads may hold at once (huge frames get fewer threads)
 
