@@ -455,7 +455,7 @@ def test_bframes_are_skipped_only_where_the_other_frames_decode_the_same(video_f
     path = video_factory(f"{preset}.mp4", source="testsrc2=size=320x240:rate=25", duration=4,
                          extra_output=["-preset", preset, "-g", "100"])
     info = probe(path)
-    assert decode.bframes_unreferenced(path, info) is skips
+    assert decode.bframes_unreferenced(path) is skips
     every = {round(f.timestamp, 3): f.image for f in frames_of(path, info, fps=25, short_side=120, decoder="pyav")}
     fast = frames_of(path, info, fps=2, short_side=120, decoder="pyav", skip_bframes=True)
     assert len(fast) == 8
@@ -469,13 +469,12 @@ def test_bframes_are_skipped_only_where_the_other_frames_decode_the_same(video_f
 
 def test_a_file_without_bframes_is_decoded_as_before(video_factory):
     path = video_factory("nob.mp4", source="testsrc2=size=320x240:rate=25", duration=3, extra_output=["-bf", "0"])
-    assert not decode.bframes_unreferenced(path, probe(path))
+    assert not decode.bframes_unreferenced(path)
 
 
 def test_real_clips_whose_pframes_use_bframes_later_are_refused(shared_videos):
     # nasa_13013.mp4 decodes alike without its B-frames for its first second only: its P-frames
     # refer to reference B-frames from 1.04 s on (a 1-s check let it through)
     path = shared_videos / "nasa_13013.mp4"
-    info = probe(path)
-    assert decode.bframes_unreferenced(path, info, seconds=1.0)
-    assert not decode.bframes_unreferenced(path, info)
+    assert decode.bframes_unreferenced(path, seconds=1.0)
+    assert not decode.bframes_unreferenced(path)

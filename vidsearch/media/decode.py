@@ -88,6 +88,7 @@ decodes nothing (past the undamaged part of a truncated file) is empty, not an e
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import logging
 import math
@@ -158,7 +159,7 @@ def sample_frames(
     large = large_size(info, short_side, large_side)
     last = None  # time of the last delivered frame
     keyed = keyframes and info.container != "avi" and keyframes_dense(path, fps, info)
-    bidir = skip_bframes and not keyed and info.container != "avi" and bframes_unreferenced(path, info)
+    bidir = skip_bframes and not keyed and info.container != "avi" and bframes_unreferenced(path)
     if decoder == "auto" and info.video_streams == 1 and not span and not keyed and not bidir:
         try:
             for frames in _watched(_decord_chunks(path, targets, size, chunk), timeout):
@@ -246,13 +247,24 @@ def keyframes_dense(path: str | os.PathLike, fps: float, info: VideoInfo) -> boo
     return prev is not None and info.duration - (prev - first) <= limit
 
 
-def bframes_unreferenced(path: str | os.PathLike, info: VideoInfo, seconds: float = BFRAME_CHECK_S) -> bool:
+def bframes_unreferenced(path: str | os.PathLike, seconds: float = BFRAME_CHECK_S) -> bool:
     """Whether the video's I- and P-frames decode the same without its B-frames: over its first
     ``seconds``, a decode that skips every B-frame (``skip_frame="BIDIR"``) delivers each frame
     identical (every plane, every byte) to the same frame of a decode that skips only non-reference
     frames, at least one frame besides the first, and no two frames more than :data:`BFRAME_GAP` s
     apart. H.264 lets a P-frame refer to a reference B-frame (x264's B-pyramid makes them; its P-frames
-    do not use them, other encoders' may): where one does, it would decode wrong without it."""
+    do not use them, other encoders' may): where one does, it would decode wrong without it.
+    Remembered per file (path, size, modification time): the chunks of a distributed ingest that
+    one worker decodes check their file once."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return _bframes_unreferenced(str(path), st.st_size, st.st_mtime_ns, seconds)
+
+
+@functools.lru_cache(maxsize=64)
+def _bframes_unreferenced(path: str, size: int, mtime_ns: int, seconds: float) -> bool:
     import hashlib
 
     def decoded(skip: str) -> Iterator[tuple[float, bytes | None]]:

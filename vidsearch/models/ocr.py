@@ -362,8 +362,7 @@ class OcrGate:
         chosen = []
         for i, img in enumerate(images):
             now = float(times[i]) if times is not None else float(i)
-            wait = self.min_interval if self._wait is None else self._wait
-            if wait > 0 and now - self._last_time < wait - self.slack:
+            if self._interval > 0 and now - self._last_time < self._interval - self.slack:
                 continue  # read too recently (before the text detector: this frame costs nothing)
             boxes = text_regions(img)
             if not boxes:
@@ -393,7 +392,10 @@ class OcrGate:
             self._words = False
             self._back_off(len(texts))
 
+    @property
+    def _interval(self) -> float:
+        return self.min_interval if self._wait is None else self._wait
+
     def _back_off(self, reads: int) -> None:
         if self.max_interval > self.min_interval > 0:
-            wait = self.min_interval if self._wait is None else self._wait
-            self._wait = min(self.max_interval, wait * 2 ** min(reads, 32))
+            self._wait = min(self.max_interval, self._interval * 2 ** min(reads, 32))

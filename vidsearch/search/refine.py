@@ -47,7 +47,7 @@ import numpy as np
 
 from vidsearch.records import FrameHit, Moment, VideoInfo
 from vidsearch.search.moment import best_time
-from vidsearch.segment.signature import Signature, changed_fraction, signature
+from vidsearch.segment.signature import changed_fraction_grey, grey_thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def _gray(image: np.ndarray, short_side: int) -> np.ndarray:
 
 Features = tuple  # (points (N, 2) float32, ORB descriptors (N, 32) uint8), or () for a frame without any
 # a decoded frame of the grid: (time, Features or None where they were not computed (inside a still
-# run, where only the picture's extent is asked), grey thumbnail (the ingest's signature, in [0, 1]))
+# run, where only the picture's extent is asked), grey thumbnail (the ingest's, in [0, 1]))
 Decoded = tuple
 
 
@@ -254,7 +254,7 @@ def _frame_features(video_id: str, info: VideoInfo, cands: list[FrameHit], perio
                 if k not in wanted:
                     continue  # a frame that answers no target of its own: left out, as from the cache
                 f = features(orb, _gray(fr.image, settings.frame_size)) if wanted[k] else None
-                item = (fr.timestamp, f, signature(fr.image).grey)
+                item = (fr.timestamp, f, grey_thumbnail(fr.image))
                 CACHE.put(key(k), *item)
                 seen.add(k)
                 out.append(item)
@@ -265,15 +265,12 @@ def _frame_features(video_id: str, info: VideoInfo, cands: list[FrameHit], perio
 
 def same_picture(a: np.ndarray, b: np.ndarray, static_change: float) -> bool:
     """Whether two grey thumbnails show one picture: the ingest's test for static footage (at most
-    ``static_change`` of the pixels changed, :func:`~vidsearch.segment.signature.changed_fraction`)
+    ``static_change`` of the pixels changed, :func:`~vidsearch.segment.signature.changed_fraction_grey`)
     and, since that test forgives a change of the whole picture's brightness, a mean grey
     difference of at most :data:`SAME_GREY` (a fade is another picture)."""
     if a.shape != b.shape or float(np.abs(a - b).mean()) > SAME_GREY:
         return False
-    return changed_fraction(Signature(grey=a, hist=_NO_HIST), Signature(grey=b, hist=_NO_HIST)) <= static_change
-
-
-_NO_HIST = np.zeros(0, np.float32)
+    return changed_fraction_grey(a, b) <= static_change
 
 
 def still_extent(h: FrameHit, frames: list[Decoded], period: float, static_change: float) -> tuple[float, float]:

@@ -21,11 +21,24 @@ class Signature:
     hist: np.ndarray  # (16*4*4,) float32, sums to 1
 
 
-def signature(image: np.ndarray) -> Signature:
+def _small(image: np.ndarray) -> Image.Image:
     pil = Image.fromarray(image)
     w, h = pil.size
-    small = pil.resize((THUMB_WIDTH, max(1, round(h * THUMB_WIDTH / w))), Image.BILINEAR)
-    grey = np.asarray(small.convert("L"), dtype=np.float32) / 255.0
+    return pil.resize((THUMB_WIDTH, max(1, round(h * THUMB_WIDTH / w))), Image.BILINEAR)
+
+
+def _grey(small: Image.Image) -> np.ndarray:
+    return np.asarray(small.convert("L"), dtype=np.float32) / 255.0
+
+
+def grey_thumbnail(image: np.ndarray) -> np.ndarray:
+    """The signature's grey thumbnail alone (``signature(image).grey``, without the histogram)."""
+    return _grey(_small(image))
+
+
+def signature(image: np.ndarray) -> Signature:
+    small = _small(image)
+    grey = _grey(small)
     hsv = np.asarray(small.convert("HSV"), dtype=np.uint16)
     idx = (
         (hsv[..., 0] * HIST_BINS[0] >> 8) * (HIST_BINS[1] * HIST_BINS[2])
@@ -48,8 +61,13 @@ def changed_fraction(a: Signature, b: Signature, pixel_delta: float = 0.08) -> f
     A global brightness drift (auto exposure, clouds) is removed first, so that only local change
     (something entered or moved) counts.
     """
-    if a.grey.shape != b.grey.shape:
+    return changed_fraction_grey(a.grey, b.grey, pixel_delta)
+
+
+def changed_fraction_grey(a: np.ndarray, b: np.ndarray, pixel_delta: float = 0.08) -> float:
+    """:func:`changed_fraction` of two grey thumbnails."""
+    if a.shape != b.shape:
         return 1.0
-    diff = a.grey - b.grey
+    diff = a - b
     diff -= np.median(diff)
     return float(np.mean(np.abs(diff) > pixel_delta))
