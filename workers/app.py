@@ -18,7 +18,8 @@ which fails the job with a clear reason) and the broker's visibility timeout
 still running to a second worker. A task whose whole worker died (``kill -9`` of the main process,
 a lost machine) is handed out again once the visibility timeout has passed; a killed pool process
 is noticed at once. Transient errors (Redis or Qdrant unreachable) retry with exponential backoff
-(1, 2, 4 ... 60 s, 8 times), after which the job fails with the error.
+(1, 2, 4 ... 60 s, 8 times), after which the job fails with the error; a retry that cannot be sent
+(Redis away) puts the message back instead of dropping it.
 
 Worker processes: the default pool is prefork (time limits need it). Models are loaded in each
 pool process after the fork (``worker_process_init``): torch or ONNX Runtime state created before
@@ -39,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery, Task, signals
-from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.exceptions import Reject, SoftTimeLimitExceeded, TimeLimitExceeded
 
 from vidsearch.config import Settings
 
@@ -164,13 +165,28 @@ def _backoff(retries: int) -> float:
     return min(BACKOFF_MAX, 2.0 ** retries)
 
 
+def _retry(task, exc: BaseException):
+    """Run the task again after a backoff: Celery sends a new message and acknowledges this one.
+    Where the new message cannot be sent (the broker is away too: Redis restarting), Celery would
+    drop this message and the job would wait for ever; it is handed back instead (at once if Redis
+    is back, else after the visibility timeout, from Redis's list of unacknowledged messages)."""
+    try:
+        raise task.retry(exc=exc, countdown=_backoff(task.request.retries), max_retries=MAX_RETRIES)
+    except Reject as rej:
+        if rej.requeue:
+            raise
+        log.warning("%s %s: the retry could not be sent (%s); the message goes back to the queue",
+                    task.name, task.request.args, rej.reason)
+        raise Reject(rej.reason, requeue=True) from exc
+
+
 def _run(task, fn, job_id: str, attempt: int, *args) -> str:
     app = task.app
     try:
         ctx = context(app)  # opens the Qdrant server's client in direct mode
     except Exception as exc:
         if pipeline.is_transient(exc) and task.request.retries < MAX_RETRIES:
-            raise task.retry(exc=exc, countdown=_backoff(task.request.retries), max_retries=MAX_RETRIES)
+            _retry(task, exc)
         raise
     try:
         return fn(ctx, job_id, attempt, *args)
@@ -192,7 +208,7 @@ def _run(task, fn, job_id: str, attempt: int, *args) -> str:
             _give_up(ctx, job_id, attempt, f"gave up after {MAX_RETRIES} retries: {type(exc).__name__}: {exc}")
             raise
         log.warning("job %s: %s: %s; retrying in %.0f s", job_id, task.name, exc, _backoff(task.request.retries))
-        raise task.retry(exc=exc, countdown=_backoff(task.request.retries), max_retries=MAX_RETRIES)
+        _retry(task, exc)
 
 
 def _give_up(ctx: pipeline.Context, job_id: str, attempt: int, reason: str) -> None:
