@@ -24,6 +24,8 @@ The 20/60-min videos repeat the 10-minute cycle of distinct scenes (see ``bench/
     .venv/bin/python bench/ingest.py --compare batch32 batch4 batch2 --minutes 3    # encoder batch sizes
     .venv/bin/python bench/ingest.py --compare after after_backoff after_all --minutes 3   # + OCR back-off,
                                                  # + no B-frames where nothing refers to them
+    .venv/bin/python bench/ingest.py --compare after_all_program after_all --minutes 3   # Tesseract as a
+                                                 # program / in this process (the default)
     .venv/bin/python bench/ingest.py --watchlists 100 --minutes 2   # issue 16: the busy video without,
                                                  # with, with, without 100 watchlists, in one child
 
@@ -68,6 +70,9 @@ CONFIGS = {
     "after_no_ocr": {**SHORTCUTS_ON, "VIDSEARCH_OCR": "0"},  # where the rest of the time goes
     "after_backoff": {**SHORTCUTS_ON, "VIDSEARCH_OCR_BACKOFF": "8"},  # + OCR backing off to every 8 s
     "after_all": {**SHORTCUTS_ON, "VIDSEARCH_OCR_BACKOFF": "8", "VIDSEARCH_SKIP_BFRAMES": "1"},  # + no B-frames
+    # every shortcut, Tesseract as a program (the only way before libtesseract was read in-process)
+    "after_all_program": {**SHORTCUTS_ON, "VIDSEARCH_OCR_BACKOFF": "8", "VIDSEARCH_SKIP_BFRAMES": "1",
+                          "VIDSEARCH_OCR_IN_PROCESS": "0"},
     "ocr_every": {"VIDSEARCH_OCR_INTERVAL": "0"},  # the defaults, but OCR on every changed sample (before)
     "ocr_interval": {"VIDSEARCH_OCR_INTERVAL": "2"},  # the defaults: at most one OCR read per 2 s of a video
     "batch32": {"VIDSEARCH_BATCH_SIZE": "32"},  # encoder batches of 32 frames (the default before)

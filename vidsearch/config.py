@@ -143,6 +143,7 @@ class Settings:
     ocr: bool = True
     ocr_size: int = 0
     ocr_retry_inverted: bool = True
+    ocr_in_process: bool = True
     ocr_engine: str = "tesseract"
     ocr_interval: float = 2.0
     ocr_backoff: float = 0.0
@@ -268,6 +269,7 @@ class Settings:
             ocr=get("OCR", True, parse_bool),
             ocr_size=get("OCR_SIZE", 0, int),
             ocr_retry_inverted=get("OCR_RETRY_INVERTED", True, parse_bool),
+            ocr_in_process=get("OCR_IN_PROCESS", True, parse_bool),
             ocr_engine=get("OCR_ENGINE", "tesseract", str).lower(),
             ocr_interval=get("OCR_INTERVAL", 2.0, float),
             ocr_backoff=get("OCR_BACKOFF", 0.0, float),

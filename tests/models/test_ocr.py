@@ -45,11 +45,16 @@ def test_text_regions_find_the_sign_and_nothing_on_a_plain_frame(sign_frames):
 
 @needs_tesseract
 @pytest.mark.parametrize("retry_inverted", [True, False])
-def test_reader_reads_signs_in_one_batch(sign_frames, retry_inverted):
-    reader = TesseractReader(retry_inverted=retry_inverted)
+@pytest.mark.parametrize("in_process", [True, False], ids=["library", "program"])
+def test_reader_reads_signs_in_one_batch(sign_frames, retry_inverted, in_process):
+    reader = TesseractReader(retry_inverted=retry_inverted, in_process=in_process)
+    assert (reader.engine is not None) == in_process
     job = reader.start([sign_frames[2]])
     job.cancel()
-    assert ("tessedit_do_invert=0" in job.proc.args) != retry_inverted
+    if in_process:
+        assert (("tessedit_do_invert", "0") in reader.engine.variables.items()) != retry_inverted
+    else:
+        assert ("tessedit_do_invert=0" in job.proc.args) != retry_inverted
     texts = reader.read([sign_frames[0], sign_frames[2], sign_frames[4]])
     assert texts[0] == ""
     assert "exit" in texts[1].split()
@@ -100,7 +105,7 @@ def test_no_text_no_process(monkeypatch):
 def test_start_reads_in_the_background_and_cancel_leaves_nothing(sign_frames):
     import os
 
-    reader = TesseractReader()
+    reader = TesseractReader(in_process=False)
     job = reader.start([sign_frames[2], sign_frames[4]])
     assert job.proc is not None and os.path.isdir(job.tmp.name)  # running while the caller goes on
     assert [t.split() for t in job.result()] == [["exit"], ["open"]]
@@ -110,6 +115,28 @@ def test_start_reads_in_the_background_and_cancel_leaves_nothing(sign_frames):
     folder = job.tmp.name
     job.cancel()
     assert job.proc.poll() is not None and not os.path.exists(folder)
+
+
+@needs_tesseract
+def test_in_process_reads_in_a_thread_and_cancel_stops_it(sign_frames):
+    reader = TesseractReader()
+    job = reader.start([sign_frames[2], sign_frames[4]])
+    assert job.thread is not None and job.proc is None and job.tmp is None  # no process, no files
+    assert [t.split() for t in job.result()] == [["exit"], ["open"]]
+    assert not job.thread.is_alive()
+
+    job = reader.start([sign_frames[2]] * 40)
+    job.cancel()  # stops between crops
+    assert not job.thread.is_alive() and job._pages is None
+    assert reader.read([sign_frames[4]]) == ["open"]  # the engine is still fine afterwards
+
+
+@needs_tesseract
+def test_in_process_read_past_its_timeout_is_skipped_with_a_warning(sign_frames, caplog):
+    reader = TesseractReader(timeout=0.001)
+    with caplog.at_level("WARNING"):
+        assert reader.read([sign_frames[2]] * 20) == [""] * 20
+    assert "took longer than" in caplog.text
 
 
 @pytest.fixture(scope="module")

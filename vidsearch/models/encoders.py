@@ -110,7 +110,8 @@ class Encoders:
                     else:
                         from vidsearch.models.ocr import TesseractReader
 
-                        self._ocr = TesseractReader(retry_inverted=self.settings.ocr_retry_inverted)
+                        self._ocr = TesseractReader(retry_inverted=self.settings.ocr_retry_inverted,
+                                                    in_process=self.settings.ocr_in_process)
                 except ModelUnavailable as exc:  # not installed: index without on-screen text
                     import logging
 

@@ -1,8 +1,7 @@
 """Text on screen: Tesseract OCR (Debian ``tesseract-ocr``) on the parts of keyframes that look
 like text, only when the picture changed.
 
-Tesseract is expensive next to the encoders (a process start plus 0.4-0.7 s for a whole 224-px
-frame on one core), so three gates keep it off most frames:
+Tesseract is expensive next to the encoders (0.4-0.7 s for a whole 224-px frame on one core), so three gates keep it off most frames:
 
 1. :class:`OcrGate` (per video): a keyframe is read only when its small grey thumbnail differs
    from the last frame that was read (mean absolute difference above ``change``), or its text
@@ -12,8 +11,10 @@ frame on one core), so three gates keep it off most frames:
    closing, box shape tests; about 1 ms per frame) finds text-like boxes; a frame without any is
    not read.
 3. Only those boxes are read: cropped with a margin, upscaled (text in a 224-px frame is small),
-   grey, Otsu-thresholded, and read in ONE ``tesseract`` process per batch (a list file; one
-   page per crop; TSV output with a confidence per word). When the decoder also delivered a larger
+   grey, Otsu-thresholded, and read in one batch: by libtesseract in this process
+   (:mod:`vidsearch.models.tesslib`, in a thread) or, where it does not load or
+   ``VIDSEARCH_OCR_IN_PROCESS=0``, by ONE ``tesseract`` process (a list file, one page per crop);
+   either way TSV output with a confidence per word, the same words. When the decoder also delivered a larger
    copy of the frame (``Frame.large``, ``VIDSEARCH_OCR_SIZE``), the boxes found on the small frame
    are cropped from that copy instead: the same region, with the detail the 224-px scaling threw
    away. The crop is scaled so that it has the pixel size it would have had (``scale`` times the
@@ -36,6 +37,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,18 +176,36 @@ def clean_words(words: list[tuple[str, float]], min_conf: float) -> list[str]:
 
 
 class OcrJob:
-    """One ``tesseract`` run over a batch of crops, started at once and collected by :meth:`result`,
-    so that it reads while the caller embeds the same frames (it is another process: on a
-    multi-core machine the two overlap)."""
+    """One Tesseract read of a batch of crops, started at once and collected by :meth:`result`, so
+    that it reads while the caller embeds the same frames (a thread calling libtesseract, which
+    releases the GIL, or a ``tesseract`` process: on a multi-core machine the two overlap)."""
 
     def __init__(self, reader: "TesseractReader", crops: list[np.ndarray], owner: list[int], n_images: int):
-        import cv2
-
         self.reader, self.owner, self.n_images = reader, owner, n_images
         self.proc: subprocess.Popen | None = None
         self.tmp: tempfile.TemporaryDirectory | None = None
+        self.thread: threading.Thread | None = None
+        self._cancel = threading.Event()
+        self._pages: list[str] | None = None
+        self._error: BaseException | None = None
         if not crops:
             return
+        if reader.engine is not None:
+            self.thread = threading.Thread(target=self._read_in_process, args=(crops,), name="vidsearch-ocr", daemon=True)
+            self.thread.start()
+        else:
+            self._start_process(crops)
+
+    def _read_in_process(self, crops: list[np.ndarray]) -> None:
+        try:
+            self._pages = self.reader.engine.read(crops, time.monotonic() + self.reader.timeout, self._cancel)
+        except BaseException as exc:  # noqa: BLE001  (reported by result())
+            self._error = exc
+
+    def _start_process(self, crops: list[np.ndarray]) -> None:
+        import cv2
+
+        reader = self.reader
         self.tmp = tempfile.TemporaryDirectory(prefix="vidsearch-ocr-")
         try:
             paths = []
@@ -203,7 +224,10 @@ class OcrJob:
             raise
 
     def cancel(self) -> None:
-        """Stop the run (the caller failed): no process or temporary file is left behind."""
+        """Stop the run (the caller failed): no process, thread or temporary file is left behind."""
+        if self.thread is not None:
+            self._cancel.set()
+            self.thread.join()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.communicate()
@@ -214,6 +238,18 @@ class OcrJob:
         """The text of each image (lower-case words, may be ''); waits for tesseract (bounded by the
         reader's timeout: a run that outlasts it is killed and its text skipped)."""
         texts: list[list[str]] = [[] for _ in range(self.n_images)]
+        if self.thread is not None:
+            self.thread.join()  # bounded: the engine stops at the reader's timeout
+            if self._error is not None:
+                log.warning("libtesseract failed on %d crops: %s", len(self.owner), self._error)
+                return ["" for _ in texts]
+            if self._pages is None:
+                log.warning("tesseract took longer than %.0f s on %d crops; their text is skipped",
+                            self.reader.timeout, len(self.owner))
+                return ["" for _ in texts]
+            for page, rows in enumerate(self._pages):
+                texts[self.owner[page]].extend(clean_words(tsv_words(rows), self.reader.min_conf))
+            return [" ".join(t) for t in texts]
         if self.proc is None:
             return ["" for _ in texts]
         try:
@@ -241,10 +277,14 @@ class OcrJob:
 
 class TesseractReader:
     """``read(images) -> list[str]``: the text found in each image (lower-case words, may be '');
-    ``start(images)`` runs the same read in the background and returns an :class:`OcrJob`."""
+    ``start(images)`` runs the same read in the background and returns an :class:`OcrJob`.
+
+    ``in_process``: read with libtesseract in this process (:mod:`vidsearch.models.tesslib`) where
+    it loads, else with the ``tesseract`` program (``VIDSEARCH_OCR_IN_PROCESS``); the words are the
+    same. The program is also what a crash inside Tesseract cannot take the caller down with."""
 
     def __init__(self, *, scale: float = 2.0, min_conf: float = 60.0, lang: str = "eng", timeout: float = 60.0,
-                 retry_inverted: bool = True):
+                 retry_inverted: bool = True, in_process: bool = True):
         self.exe = tesseract_path()
         # Tesseract reads a word again inverted when unsure; the crops are already dark on light, and
         # without that retry it took 35% less CPU on the busy 720p video (docs/benchmarks.md)
@@ -253,6 +293,14 @@ class TesseractReader:
         self.min_conf = float(min_conf)
         self.lang = lang
         self.timeout = float(timeout)
+        self.engine = None  # a tesslib.Engine, or None: the program
+        if in_process:
+            from . import tesslib
+
+            try:
+                self.engine = tesslib.engine(lang, 6, **({} if retry_inverted else {"tessedit_do_invert": "0"}))
+            except OSError as exc:
+                log.info("reading text with the tesseract program: %s", exc)
 
     def start(self, images: list[np.ndarray], regions: list[list[tuple[int, int, int, int]]] | None = None,
               large: list[np.ndarray | None] | None = None) -> OcrJob:
@@ -271,10 +319,9 @@ class TesseractReader:
         return self.start(images, regions, large).result()
 
 
-def parse_tsv(tsv: str) -> dict[int, list[tuple[str, float]]]:
-    """Tesseract TSV -> ``{page index (0-based): [(word, confidence)]}``."""
-    out: dict[int, list[tuple[str, float]]] = {}
-    for line in tsv.splitlines()[1:]:
+def _word_rows(lines: list[str]):
+    """``(page index, word, confidence)`` of each word row of Tesseract TSV lines."""
+    for line in lines:
         cols = line.split("\t")
         if len(cols) != 12 or cols[0] != "5" or not cols[11].strip():
             continue
@@ -282,8 +329,20 @@ def parse_tsv(tsv: str) -> dict[int, list[tuple[str, float]]]:
             page, conf = int(cols[1]) - 1, float(cols[10])
         except ValueError:
             continue
-        out.setdefault(page, []).append((cols[11], conf))
+        yield page, cols[11], conf
+
+
+def parse_tsv(tsv: str) -> dict[int, list[tuple[str, float]]]:
+    """Tesseract TSV (the program's, with its header) -> ``{page index (0-based): [(word, confidence)]}``."""
+    out: dict[int, list[tuple[str, float]]] = {}
+    for page, word, conf in _word_rows(tsv.splitlines()[1:]):
+        out.setdefault(page, []).append((word, conf))
     return out
+
+
+def tsv_words(rows: str) -> list[tuple[str, float]]:
+    """The ``(word, confidence)`` of one page's TSV rows (the library's, without a header)."""
+    return [(word, conf) for _page, word, conf in _word_rows(rows.splitlines())]
 
 
 def _box_mask(shape: tuple[int, int], boxes: list[tuple[int, int, int, int]], size: int = 64) -> np.ndarray:
