@@ -223,8 +223,8 @@ def test_stalled_pyav_raises(video_factory, monkeypatch):
     release = threading.Event()
     real = decode._presentation_order
 
-    def hangs_after_ten_frames(*args):
-        for n, item in enumerate(real(*args)):
+    def hangs_after_ten_frames(*args, **kwargs):
+        for n, item in enumerate(real(*args, **kwargs)):
             if n == 10:
                 release.wait(30)
             yield item

@@ -355,14 +355,14 @@ def _pyav_chunks(
         return
     for margin in SEEK_MARGINS if seek else (None,):
         with open_container(path) as container:
-            stream = _threaded_stream(container, info)
+            stream = _threaded_stream(container, info, frames=not keyframes)
             if keyframes:
                 stream.codec_context.skip_frame = "NONKEY"
             elif info.container != "avi":
                 stream.codec_context.skip_frame = "BIDIR" if bidir else "NONREF"
             if not loop_filter:
                 stream.codec_context.options = {"skip_loop_filter": "all"}
-            ordered = _presentation_order(path, container, stream, info.fps)
+            ordered = _presentation_order(path, container, stream, info.fps, keyframes=keyframes)
             if keyframes:
                 ordered = _keyframes_only(ordered, gap, info.duration)
             if margin is not None:
@@ -423,10 +423,12 @@ def _seek(container, stream, t: float) -> bool:
     return True
 
 
-def _threaded_stream(container, info: VideoInfo):
-    """The container's video stream, decoded with frame threads (as many as :func:`_thread_cap` allows)."""
+def _threaded_stream(container, info: VideoInfo, frames: bool = True):
+    """The container's video stream, decoded with frame threads (as many as :func:`_thread_cap`
+    allows), or (``frames=False``) with slice threads only: keyframes alone, each decoded on its
+    own, gain nothing from frame threads but their hand-over (0.3 CPU-s on 180 720p keyframes)."""
     stream = video_stream(container)
-    stream.thread_type = "AUTO"
+    stream.thread_type = "AUTO" if frames else "SLICE"
     threads = _thread_cap(info)
     if threads is not None:
         stream.codec_context.thread_count = threads
@@ -472,17 +474,19 @@ def _pick(ordered: Iterator[tuple[float, av.VideoFrame]], info: VideoInfo, targe
         yield frames
 
 
-def _presentation_order(path: str, container, stream, fps: float) -> Iterator[tuple[float, av.VideoFrame]]:
+def _presentation_order(path: str, container, stream, fps: float, *,
+                        keyframes: bool = False) -> Iterator[tuple[float, av.VideoFrame]]:
     """(seconds, frame) pairs until the end of the file or of its undamaged part. The decoder
     emits frames in presentation order; their stamps are right except in AVI (see the module
     notes), so the smallest pending stamp goes to the oldest pending frame. Frames without any
-    stamp (raw streams) follow the previous one by 1/fps."""
+    stamp (raw streams) follow the previous one by 1/fps. ``keyframes``: only the packets the
+    container flags as keyframes reach the decoder (it would skip the others anyway, at a cost)."""
     origin, unit = stream.start_time or 0, float(stream.time_base)
     pending: deque[av.VideoFrame] = deque()
     stamps: list[float] = []
     stamp, decoded = -1.0 / fps, 0
     try:
-        for frame in container.decode(stream):
+        for frame in (_keyframe_decode(container, stream) if keyframes else container.decode(stream)):
             stamp = (frame.pts - origin) * unit if frame.pts is not None else stamp + 1.0 / fps
             decoded += 1
             heapq.heappush(stamps, stamp)
@@ -495,6 +499,13 @@ def _presentation_order(path: str, container, stream, fps: float) -> Iterator[tu
         log.warning("%s: damaged after %.3f s (%s); the rest is skipped", path, stamp, reason(exc))
     while pending:
         yield heapq.heappop(stamps), pending.popleft()
+
+
+def _keyframe_decode(container, stream) -> Iterator[av.VideoFrame]:
+    """The frames of the packets flagged as keyframes (and of the final flush)."""
+    for packet in container.demux(stream):
+        if packet.is_keyframe or packet.size == 0:
+            yield from packet.decode()
 
 
 def _upright(image: np.ndarray, rotation: int) -> np.ndarray:
