@@ -110,6 +110,7 @@ log = logging.getLogger(__name__)
 
 SLACK = 1e-3  # a frame this much before a target still answers it (time-base rounding)
 REORDER = 4  # pending frames over which stamps are sorted (deeper than B-frame reordering)
+FIRST_CHUNK = 4  # PyAV: the first chunks grow 4, 8, 16 ... up to the chunk size (the ingest starts sooner)
 SEEK_MARGINS = (2.0, 10.0, None)  # seconds before a span's start to seek to; None: decode from the beginning
 KEYFRAME_PERIODS = 2.0  # keyframes at most this many sample periods apart are taken as the samples
 BFRAME_CHECK_S = 2.0  # seconds at the start of a file over which skip_bframes checks the decode
@@ -446,13 +447,16 @@ def _thread_cap(info: VideoInfo) -> int | None:
 def _pick(ordered: Iterator[tuple[float, av.VideoFrame]], info: VideoInfo, targets: list[float],
           size: tuple[int, int], chunk: int, end: float | None,
           large: tuple[int, int] | None = None) -> Iterator[list[Frame]]:
-    """The decoded frames that answer ``targets``, converted, in lists of ``chunk`` (also at
+    """The decoded frames that answer ``targets``, converted, in lists of ``chunk`` (the first ones
+    shorter, from :data:`FIRST_CHUNK` up: a caller embeds and reads them while more decode, and
+    the OCR gate hears its first reads after 4 frames, not 32) (also at
     ``large``, (width, height) after rotation, when given)."""
     width, height = size if info.rotation in (0, 180) else size[::-1]
     if large is not None:
         large = large if info.rotation in (0, 180) else large[::-1]
     frames: list[Frame] = []
     next_target = 0
+    size = min(chunk, FIRST_CHUNK)  # the first chunks come sooner: the caller starts while more decode
     for t, frame in ordered:
         if end is not None and t >= end - SLACK:
             break  # this frame and later ones belong to the next span
@@ -467,9 +471,9 @@ def _pick(ordered: Iterator[tuple[float, av.VideoFrame]], info: VideoInfo, targe
         next_target = bisect.bisect_right(targets, t + SLACK, lo=next_target)  # past all this frame answers
         if next_target == len(targets):
             break
-        if len(frames) == chunk:
+        if len(frames) == size:
             yield frames
-            frames = []
+            frames, size = [], min(chunk, 2 * size)
     if frames:
         yield frames
 

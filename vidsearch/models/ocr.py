@@ -390,9 +390,11 @@ class OcrGate:
     interval, up to ``max_interval``: the reads of one :meth:`select` are chosen before any of them
     is heard, so after empty reads they are counted as empty until heard. A read that finds a word
     puts the interval back to ``min_interval``, and it stays there while reads find words. A video
-    starts at ``min_interval`` (a short clip, read in one batch, is read as without back-off; a
-    pessimistic start lost 2 of the 58 text queries' first answers on the shared clips). On busy
-    footage without text the reads thin out; a caption that appears is read within ``max_interval``."""
+    starts at ``min_interval``, and the ingest's first batches are short (4, 8, 16 frames: the
+    decoder's first chunks), so the back-off starts after the first reads are heard (a pessimistic
+    start, counting them empty before that, lost 2 of the 58 text queries' first answers on the
+    shared clips; this one lost none). On busy footage without text the reads thin out; a caption
+    that appears is read within ``max_interval``."""
 
     change: float = 0.06
     overlap: float = 0.7
