@@ -294,3 +294,15 @@ def test_a_caption_that_appears_is_still_read_within_the_interval(busy_and_capti
     if shutil.which("tesseract"):
         texts = TesseractReader().read([caption[second].image], [boxes2])
         assert "exit" in texts[0].split()
+
+
+def test_a_tall_text_box_is_not_upscaled_past_the_line_height_tesseract_needs():
+    from vidsearch.models.ocr import MAX_LINE_PX, _crop
+
+    img = np.full((224, 398, 3), 200, np.uint8)
+    small, tall = (10, 10, 60, 12), (10, 60, 300, 90)
+    m_small, m_tall = 6, 45  # the margin: half the box's height
+    assert _crop(img, small, 2.0).shape[0] == 2 * (12 + 2 * m_small) + 16  # twice, plus the 8-px border
+    assert _crop(img, tall, 2.0).shape[0] == min(224, 60 + 90 + m_tall) - (60 - m_tall) + 16  # own size
+    mid = (10, 30, 100, 40)  # 2x would be 80 px tall: scaled to MAX_LINE_PX instead
+    assert _crop(img, mid, 2.0).shape[0] == round((40 + 2 * 20) * MAX_LINE_PX / 40) + 16
