@@ -115,6 +115,8 @@ class Engine:
         (``time.monotonic()``) passed or ``cancel`` was set before every crop was read."""
         lib, out = self.lib, []
         with self.lock:
+            if self.handle is None:  # closed (the process is exiting)
+                return None
             one_thread()
             try:
                 for crop in crops:
