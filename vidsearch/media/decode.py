@@ -456,7 +456,7 @@ def _pick(ordered: Iterator[tuple[float, av.VideoFrame]], info: VideoInfo, targe
         large = large if info.rotation in (0, 180) else large[::-1]
     frames: list[Frame] = []
     next_target = 0
-    size = min(chunk, FIRST_CHUNK)  # the first chunks come sooner: the caller starts while more decode
+    want = min(chunk, FIRST_CHUNK)  # the first chunks come sooner: the caller starts while more decode
     for t, frame in ordered:
         if end is not None and t >= end - SLACK:
             break  # this frame and later ones belong to the next span
@@ -471,9 +471,9 @@ def _pick(ordered: Iterator[tuple[float, av.VideoFrame]], info: VideoInfo, targe
         next_target = bisect.bisect_right(targets, t + SLACK, lo=next_target)  # past all this frame answers
         if next_target == len(targets):
             break
-        if len(frames) == size:
+        if len(frames) == want:
             yield frames
-            frames, size = [], min(chunk, 2 * size)
+            frames, want = [], min(chunk, 2 * want)
     if frames:
         yield frames
 

@@ -1,7 +1,8 @@
 """Text on screen: Tesseract OCR (Debian ``tesseract-ocr``) on the parts of keyframes that look
 like text, only when the picture changed.
 
-Tesseract is expensive next to the encoders (0.4-0.7 s for a whole 224-px frame on one core), so three gates keep it off most frames:
+Tesseract is expensive next to the encoders (0.4-0.7 s for a whole 224-px frame on one core), so
+three gates keep it off most frames:
 
 1. :class:`OcrGate` (per video): a keyframe is read only when its small grey thumbnail differs
    from the last frame that was read (mean absolute difference above ``change``), or its text
@@ -10,16 +11,17 @@ Tesseract is expensive next to the encoders (0.4-0.7 s for a whole 224-px frame 
 2. :func:`text_regions`: a cheap detector (morphological gradient, Otsu threshold, horizontal
    closing, box shape tests; about 1 ms per frame) finds text-like boxes; a frame without any is
    not read.
-3. Only those boxes are read: cropped with a margin, upscaled (text in a 224-px frame is small),
+3. Only those boxes are read: cropped with a margin, upscaled (text in a 224-px frame is small;
+   a box at most to :data:`MAX_LINE_PX` tall),
    grey, Otsu-thresholded, and read in one batch: by libtesseract in this process
    (:mod:`vidsearch.models.tesslib`, in a thread) or, where it does not load or
    ``VIDSEARCH_OCR_IN_PROCESS=0``, by ONE ``tesseract`` process (a list file, one page per crop);
-   either way TSV output with a confidence per word, the same words. When the decoder also delivered a larger
-   copy of the frame (``Frame.large``, ``VIDSEARCH_OCR_SIZE``), the boxes found on the small frame
-   are cropped from that copy instead: the same region, with the detail the 224-px scaling threw
-   away. The crop is scaled so that it has the pixel size it would have had (``scale`` times the
-   small frame's), but never below the copy's own pixels, so Tesseract reads about as many pixels
-   as before unless the copy is larger than ``scale`` times the small frame.
+   either way TSV output with a confidence per word, the same words. When the decoder also
+   delivered a larger copy of the frame (``Frame.large``, ``VIDSEARCH_OCR_SIZE``), the boxes found
+   on the small frame are cropped from that copy instead: the same region, with the detail the
+   224-px scaling threw away. The crop is scaled so that it has the pixel size it would have had
+   (``scale`` times the small frame's), but never below the copy's own pixels, so Tesseract reads
+   about as many pixels as before unless the copy is larger than ``scale`` times the small frame.
 
 Words with confidence below ``min_conf`` or without a letter or digit are dropped; what is left,
 lower-cased, is the frame's ``text`` payload (Qdrant full-text index).
@@ -240,32 +242,38 @@ class OcrJob:
             self.tmp.cleanup()
 
     def result(self) -> list[str]:
-        """The text of each image (lower-case words, may be ''); waits for tesseract (bounded by the
-        reader's timeout: a run that outlasts it is killed and its text skipped)."""
+        """The text of each image (lower-case words, may be ''); waits for Tesseract (bounded by the
+        reader's timeout: a read that outlasts it is stopped and its text skipped)."""
+        pages = self._library_pages() if self.thread is not None else self._program_pages()
         texts: list[list[str]] = [[] for _ in range(self.n_images)]
-        if self.thread is not None:
-            self.thread.join()  # bounded: the engine stops at the reader's timeout
-            if self._error is not None:
-                log.warning("libtesseract failed on %d crops: %s", len(self.owner), self._error)
-                return ["" for _ in texts]
-            if self._pages is None:
-                log.warning("tesseract took longer than %.0f s on %d crops; their text is skipped",
-                            self.reader.timeout, len(self.owner))
-                return ["" for _ in texts]
-            for page, rows in enumerate(self._pages):
-                texts[self.owner[page]].extend(clean_words(tsv_words(rows), self.reader.min_conf))
-            return [" ".join(t) for t in texts]
+        for page, words in (pages or {}).items():
+            if 0 <= page < len(self.owner):
+                texts[self.owner[page]].extend(clean_words(words, self.reader.min_conf))
+        return [" ".join(t) for t in texts]
+
+    def _too_long(self) -> None:
+        log.warning("tesseract took longer than %.0f s on %d crops; their text is skipped",
+                    self.reader.timeout, len(self.owner))
+
+    def _library_pages(self) -> dict[int, list[tuple[str, float]]] | None:
+        self.thread.join()  # bounded: the engine stops at the reader's timeout
+        if self._error is not None:
+            log.warning("libtesseract failed on %d crops: %s", len(self.owner), self._error)
+            return None
+        if self._pages is None:
+            return self._too_long()
+        return {page: tsv_words(rows) for page, rows in enumerate(self._pages)}
+
+    def _program_pages(self) -> dict[int, list[tuple[str, float]]] | None:
         if self.proc is None:
-            return ["" for _ in texts]
+            return None
         try:
             try:
                 out, err = self.proc.communicate(timeout=self.reader.timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.communicate()
-                log.warning("tesseract took longer than %.0f s on %d crops; their text is skipped",
-                            self.reader.timeout, len(self.owner))
-                return ["" for _ in texts]
+                return self._too_long()
         finally:
             if self.proc.poll() is None:  # interrupted while waiting: leave no tesseract behind
                 self.proc.kill()
@@ -273,11 +281,8 @@ class OcrJob:
             self.tmp.cleanup()
         if self.proc.returncode != 0:
             log.warning("tesseract failed (%s): %s", self.proc.returncode, err.strip()[-300:])
-            return ["" for _ in texts]
-        for page, words in parse_tsv(out).items():
-            if 0 <= page < len(self.owner):
-                texts[self.owner[page]].extend(clean_words(words, self.reader.min_conf))
-        return [" ".join(t) for t in texts]
+            return None
+        return parse_tsv(out)
 
 
 class TesseractReader:
