@@ -72,11 +72,12 @@ def shared_videos() -> Path:
 
 
 def make_scenes(path: Path, sources: list[str], *, seconds: float = 4.0, size: str = "320x240", fps: int = 25) -> Path:
-    """A video of several shots with hard cuts: one lavfi source per shot, ``seconds`` each."""
+    """A video of several shots with hard cuts: one lavfi source per shot, ``seconds`` each; a source
+    may carry its own options (``cellauto=seed=1``: lavfi's ``cellauto`` is random unless seeded)."""
     ffmpeg = _need_ffmpeg()
     cmd = [ffmpeg, "-v", "error", "-y"]
     for src in sources:
-        cmd += ["-f", "lavfi", "-t", str(seconds), "-i", f"{src}=size={size}:rate={fps}"]
+        cmd += ["-f", "lavfi", "-t", str(seconds), "-i", f"{src}{':' if '=' in src else '='}size={size}:rate={fps}"]
     n = len(sources)
     graph = "".join(f"[{i}:v]format=yuv420p,setsar=1[v{i}];" for i in range(n))
     graph += "".join(f"[v{i}]" for i in range(n)) + f"concat=n={n}:v=1:a=0[out]"

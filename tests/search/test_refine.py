@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from vidsearch.records import FrameHit, Moment
-from vidsearch.search.refine import CANDIDATES, MARGIN, _windows, candidates
+from vidsearch.search.refine import CANDIDATES, MARGIN, _inside_run, _windows, candidates
 
 
 def hit(v, t, score, until=None):
@@ -40,6 +40,36 @@ def test_windows_cover_half_a_period_around_moving_frames_and_merge():
     # sample (where its picture may have begun and ended), not inside the run
     assert _windows([hit("a", 4.0, 0.9, until=10.0)], 1.0) == [(3.0, 4.125), (9.0, 10.0)]
     assert _windows([hit("a", 4.0, 0.9, until=6.0)], 1.0) == [(3.0, 4.125), (5.0, 6.0)]
+
+
+def test_the_sample_that_ends_a_still_run_is_not_inside_it():
+    # a run kept from 5.0 s until the next sample at 6.04 s: the decode grid (0.25 s) calls that
+    # sample's frame 6.0 s, which is the next sample's, not the run's
+    run = hit("a", 5.0, 0.9, until=6.04)
+    assert [_inside_run(t, [run], 1.0) for t in (5.0, 5.25, 5.75, 6.0, 6.25)] == [False, True, True, False, False]
+    assert not _inside_run(5.5, [hit("a", 5.0, 0.9, until=5.9)], 1.0)  # not a static run (one period)
+
+
+def test_a_frame_after_a_texture_taken_for_a_still_keeps_its_time(tmp_path, copy_encoders):
+    """lavfi's cellauto (seed 1) is a 1-pixel texture that scrolls up a row a frame: the ingest's
+    64-px thumbnail sees one still picture over the samples 5.0-6.04 s. The refinement used to leave
+    the 6.04-s sample's own frame unmatched (on the grid it is 6.0 s, inside that run), and a
+    scrolled frame of the periodic texture, 1.3 s earlier, won."""
+    from tests.conftest import _need_ffmpeg, make_scenes
+    from vidsearch.config import Settings
+    from vidsearch.library import Library
+
+    video = make_scenes(tmp_path / "cam2.mp4", ["smptebars", "cellauto=seed=1"], seconds=4)
+    image = _still(video, 6.0, tmp_path / "q.png", _need_ffmpeg())
+    settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path / "data"), "VIDSEARCH_SEMANTIC": "0",
+                                  "VIDSEARCH_OCR": "0", "VIDSEARCH_CONCEPTS": "0"})
+    with Library(settings, encoders=copy_encoders) as lib:
+        (res,) = list(lib.ingest([video]))
+        assert res.status == "indexed", res
+        plain = lib.search_image(image, limit=3, refine=False)[0]
+        refined = lib.search_image(image, limit=3, refine=True)[0]
+    assert abs(plain.timestamp - 6.0) <= 0.05, plain
+    assert abs(refined.timestamp - 6.0) <= 0.05, refined
 
 
 def _still(video: Path, t: float, out: Path, ffmpeg: str) -> np.ndarray:

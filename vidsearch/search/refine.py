@@ -219,8 +219,12 @@ def _decode_spans(windows: list[tuple[float, float]], join: float) -> list[tuple
 
 
 def _inside_run(t: float, cands: list[FrameHit], period: float) -> bool:
-    """Whether ``t`` lies inside the static run of one of the candidates (its keyframe stands for it)."""
-    return any(_static(h, period) and h.timestamp + 1e-3 < t < h.until for h in cands)
+    """Whether the decode grid's time ``t`` lies inside the static run of one of the candidates (its
+    keyframe stands for it). A grid time within half a step of the run's end stands for the frame of
+    the next sample, which is not the run's (a sample at 6.04 s is the grid's 6.0 s), and may be a
+    candidate of its own."""
+    half = period / DENSITY / 2
+    return any(_static(h, period) and h.timestamp + 1e-3 < t < h.until - half for h in cands)
 
 
 def _static(h: FrameHit, period: float) -> bool:
