@@ -450,6 +450,19 @@ def test_skipping_the_loop_filter_keeps_the_frames_and_their_times(video_factory
     assert max(errors) < 4 and errors[0] < max(errors)  # the first (intra) frame drifts least
 
 
+def test_keyframes_decoded_alone_skip_the_loop_filter_too(video_factory):
+    # a keyframe a second, coarsely coded so that the deblocking filter has edges to smooth
+    path = video_factory("camera_deblock.mp4", source="testsrc2=size=320x240:rate=25", duration=4,
+                         extra_output=["-g", "25", "-crf", "40", *STEADY_GOP])
+    info = probe(path)
+    assert decode.keyframes_dense(path, 1, info)
+    kept = frames_of(path, info, fps=1, short_side=120, keyframes=True)
+    fast = frames_of(path, info, fps=1, short_side=120, keyframes=True, skip_loop_filter=True)
+    assert [f.timestamp for f in fast] == [f.timestamp for f in kept] == pytest.approx([0, 1, 2, 3], abs=1e-3)
+    errors = [diff(a.image, b.image) for a, b in zip(kept, fast)]
+    assert 0 < max(errors) < 2  # the filter was skipped; an intra frame alone drifts little
+
+
 @pytest.mark.parametrize("preset, skips", [("veryfast", True), ("medium", False)])
 def test_bframes_are_skipped_only_where_the_other_frames_decode_the_same(video_factory, preset, skips):
     # x264 veryfast: one reference frame, B-pyramid: P-frames never refer to the reference B-frames;
