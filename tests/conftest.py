@@ -71,12 +71,19 @@ def shared_videos() -> Path:
     return SHARED_VIDEOS
 
 
+RANDOM_SOURCES = ("cellauto", "life")
+SCENE_SEED = 7
+
+
 def make_scenes(path: Path, sources: list[str], *, seconds: float = 4.0, size: str = "320x240", fps: int = 25) -> Path:
     """A video of several shots with hard cuts: one lavfi source per shot, ``seconds`` each; a source
-    may carry its own options (``cellauto=seed=1``: lavfi's ``cellauto`` is random unless seeded)."""
+    may carry its own options (``cellauto=seed=1``). lavfi's ``cellauto`` and ``life`` are random
+    unless seeded: a bare one gets :data:`SCENE_SEED`, so that a test sees the same video every run."""
     ffmpeg = _need_ffmpeg()
     cmd = [ffmpeg, "-v", "error", "-y"]
     for src in sources:
+        if src in RANDOM_SOURCES:
+            src = f"{src}=seed={SCENE_SEED}"
         cmd += ["-f", "lavfi", "-t", str(seconds), "-i", f"{src}{':' if '=' in src else '='}size={size}:rate={fps}"]
     n = len(sources)
     graph = "".join(f"[{i}:v]format=yuv420p,setsar=1[v{i}];" for i in range(n))

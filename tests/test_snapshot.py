@@ -39,7 +39,7 @@ def _answers(lib: Library, queries: list[Path]) -> dict:
         answers[f"image {q.name}"] = plain(lib.search_image(image, limit=5))
         answers[f"semantic {q.name}"] = plain(lib.search_image_semantic(image, limit=5))
     # weak results too: the test pattern scores about 0.30 for these words, at the text floor, and
-    # whether anything clears it depends on the random cellauto scene (the comparison is the point)
+    # whether anything clears it depends on the cellauto scene (seeded; the comparison is the point)
     answers["text"] = plain(lib.search_text("test pattern colour bars", limit=5, include_weak=True))
     return answers
 
