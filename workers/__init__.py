@@ -6,6 +6,7 @@
   ``RedisRelayWriter`` (the embedded store's owning process writes them).
 - :mod:`workers.codec`: a batch of vectors and thumbnails as bytes (the relay's messages).
 - :mod:`workers.owner`: the owning process's side: drain the relay, keep the catalog in step.
+- :mod:`workers.redelivery`: chunks whose task message the broker lost, sent again by the owner.
 - :mod:`workers.app`: the Celery app, tasks and worker start-up.
 - :mod:`workers.client`: submit, wait, cancel, retry (``vidsearch ingest``/``jobs``).
 

@@ -46,6 +46,9 @@ class Client:
     def send_prepare(self, job: Job) -> None:
         self.app.send_task("vidsearch.prepare", args=[job.id, job.attempt], queue=job.queue)
 
+    def send_chunk(self, job: Job, index: int) -> None:
+        self.app.send_task("vidsearch.chunk", args=[job.id, job.attempt, index], queue=job.queue)
+
     def submit(self, paths: Iterable[str | Path], *, force: bool = False, camera: str | None = None,
                wall_start: float | None = None, wall_source: str | None = None,
                queue: str | None = None) -> list[Submitted]:

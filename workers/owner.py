@@ -1,6 +1,6 @@
 """The local side of distributed ingestion: the process that owns the data folder.
 
-Two duties, run by :class:`OwnerLoop` in ``vidsearch serve`` and ``vidsearch ingest --wait``:
+Its duties, run by :class:`OwnerLoop` in ``vidsearch serve`` and ``vidsearch ingest --wait``:
 
 1. **Relay** (embedded store only): :class:`RelayOwner` reads the workers' results from the Redis
    stream ``P:relay`` (consumer group ``owner``, consumer ``owner``), writes them to the store, and
@@ -16,7 +16,9 @@ Two duties, run by :class:`OwnerLoop` in ``vidsearch serve`` and ``vidsearch ing
    ``failed`` with the reason), then takes terminal jobs off the set. Any process that opens the
    library with a broker configured also syncs once. A catalog shared by several machines would
    need a server database (Postgres); that is not built (docs/scaling.md).
-3. **Lost jobs**: the loop remembers the active job of every video it applied. When that job's
+3. **Lost chunks** (:mod:`workers.redelivery`): a running job's chunk whose message is in no queue
+   and with no worker (taken from the queue at the moment Redis stopped) is sent again.
+4. **Lost jobs**: the loop remembers the active job of every video it applied. When that job's
    record is gone from Redis (restarted without persistence) while the catalog still says
    ``queued``/``indexing``, the video is queued again as a new job (``vidsearch serve``), or marked
    ``failed`` saying so when it cannot be (its file is gone; ``ingest --wait``, which stops soon).
@@ -38,6 +40,7 @@ from vidsearch.catalog import Catalog, VideoRecord
 from . import codec
 from .jobs import ACTIVE, TERMINAL, TRANSIENT_REDIS, Job, JobStore
 from .pipeline import finalize
+from .redelivery import Redelivery
 from .writer import write_batch
 
 log = logging.getLogger(__name__)
@@ -270,6 +273,7 @@ class OwnerLoop:
         self.errors = 0
         self.last_error: str | None = None
         self.requeued: list[tuple[str, str]] = []  # (lost job id, new job id)
+        self.redelivery = Redelivery(self.jobs, lambda job, index: self._celery().send_chunk(job, index))
 
     def step(self, catalog: Catalog, block_ms: int = 200) -> int:
         """One round: heartbeat, drain what is there, sync the catalog. Returns messages handled."""
@@ -287,6 +291,7 @@ class OwnerLoop:
         seen: dict[str, Job] = {}
         sync_catalog(catalog, self.jobs, seen)
         self._recover_lost(catalog, seen)
+        self.redelivery.check([job for job in seen.values() if job.status == "running"])
         if self.on_indexed is not None:
             for video_id in indexed_videos(seen):
                 self.on_indexed(video_id)
@@ -328,15 +333,11 @@ class OwnerLoop:
                                                        f"index it again: {exc.strerror or exc}")
         if not self.requeue_lost:
             return self._fail_lost(catalog, rec, lost, f"{rec.path}: {LOST}: it was not indexed; ingest it again")
-        if self._client is None:
-            from .client import Client
-
-            self._client = Client(self.settings, jobs=self.jobs)
         job = self.jobs.create(rec.path, queue=lost.queue, force=lost.force, camera=lost.camera,
                                wall_start=lost.wall_start, wall_source=lost.wall_source, video_id=rec.id,
                                size=st.st_size, mtime=st.st_mtime, note=f"queued again: job {lost.id} was lost")
         try:
-            self._client.send_prepare(job)
+            self._celery().send_prepare(job)
         except TRANSIENT_REDIS:
             try:
                 self.jobs.forget(job.id)
@@ -347,6 +348,14 @@ class OwnerLoop:
         self.requeued.append((lost.id, job.id))
         log.warning("job %s of %s was lost from Redis (restarted without its data?): queued again as job %s",
                     lost.id, rec.path, job.id)
+
+    def _celery(self):
+        """The Celery client that queues tasks again (made on first use)."""
+        if self._client is None:
+            from .client import Client
+
+            self._client = Client(self.settings, jobs=self.jobs)
+        return self._client
 
     def settle(self, catalog: Catalog, quiet: float = 1.0, limit: float = 15.0) -> None:
         """Drain until the relay has been empty for ``quiet`` seconds (at most ``limit``): a failed

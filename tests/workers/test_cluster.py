@@ -6,6 +6,7 @@ the Redis relay. Checks count the points and compare their ids with the spans' f
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -221,6 +222,32 @@ def test_redis_restart_mid_job_recovers_or_fails_clearly(cluster):
             assert job.status == "failed" and job.error, job
             assert owner.returncode == 1 and rec.status == "failed", (out, rec)
     cluster.workers.wait_ready(cluster.jobs, 2)
+
+
+def test_chunk_messages_the_broker_lost_are_sent_again_by_the_owner(cluster):
+    """The messages of the chunks still waiting vanish from the queue (as when Redis stops between
+    a worker's BRPOP and its unacknowledged entry): no visibility timeout brings them back; the
+    owner finds them in no queue and with no worker, sends them again, and the job completes."""
+    video = make_video(cluster.tmp / "lostchunks.mp4", duration=19, source="testsrc2")
+    owner = start_owner(cluster, video)
+    job_id = job_of(cluster.jobs, video)
+    r, queue = cluster.jobs.r, cluster.jobs.key("celery", cluster.settings.queue)
+
+    def drop_waiting():
+        job = cluster.jobs.get(job_id)
+        if job is None or not job.chunks:
+            return None
+        pipe = r.pipeline()  # MULTI/EXEC: what was waiting is what is dropped
+        pipe.lrange(queue, 0, -1)
+        pipe.delete(queue)
+        return pipe.execute()[0] or None
+
+    dropped = wait_for(drop_waiting, 60, "chunks waiting in the queue", every=0.01)
+    lost = sorted(json.loads(base64.b64decode(json.loads(m)["body"]))[0][2] for m in dropped)
+    job = finish(cluster, owner, job_id, video)
+    assert job.chunks == 4 and lost, lost
+    runs = {int(k): int(v) for k, v in r.hgetall(cluster.jobs.key("job", job_id, 1, "runs")).items()}
+    assert all(runs[i] == 1 for i in lost), runs  # each lost chunk ran once: when it was sent again
 
 
 def test_a_whole_worker_killed_mid_chunk_comes_back_after_the_visibility_timeout(cluster):
