@@ -228,13 +228,14 @@ def test_chunk_messages_the_broker_lost_are_sent_again_by_the_owner(cluster):
     """The messages of the chunks still waiting vanish from the queue (as when Redis stops between
     a worker's BRPOP and its unacknowledged entry): no visibility timeout brings them back; the
     owner finds them in no queue and with no worker, sends them again, and the job completes."""
-    video = make_video(cluster.tmp / "lostchunks.mp4", duration=19, source="testsrc2")
+    video = make_video(cluster.tmp / "lostchunks.mp4", duration=17, source="testsrc2")  # content unlike the others
     owner = start_owner(cluster, video)
     job_id = job_of(cluster.jobs, video)
     r, queue = cluster.jobs.r, cluster.jobs.key("celery", cluster.settings.queue)
 
     def drop_waiting():
         job = cluster.jobs.get(job_id)
+        assert job is None or job.status in ("queued", "running"), job  # e.g. skipped: content indexed before
         if job is None or not job.chunks:
             return None
         pipe = r.pipeline()  # MULTI/EXEC: what was waiting is what is dropped
@@ -245,7 +246,7 @@ def test_chunk_messages_the_broker_lost_are_sent_again_by_the_owner(cluster):
     dropped = wait_for(drop_waiting, 60, "chunks waiting in the queue", every=0.01)
     lost = sorted(json.loads(base64.b64decode(json.loads(m)["body"]))[0][2] for m in dropped)
     job = finish(cluster, owner, job_id, video)
-    assert job.chunks == 4 and lost, lost
+    assert job.chunks == 4 and lost, lost  # 17 s in 5-s spans
     runs = {int(k): int(v) for k, v in r.hgetall(cluster.jobs.key("job", job_id, 1, "runs")).items()}
     assert all(runs[i] == 1 for i in lost), runs  # each lost chunk ran once: when it was sent again
 
