@@ -55,19 +55,10 @@ def test_a_frame_after_a_texture_taken_for_a_still_keeps_its_time(tmp_path, copy
     64-px thumbnail sees one still picture over the samples 5.0-6.04 s. The refinement used to leave
     the 6.04-s sample's own frame unmatched (on the grid it is 6.0 s, inside that run), and a
     scrolled frame of the periodic texture, 1.3 s earlier, won."""
-    from tests.conftest import _need_ffmpeg, make_scenes
-    from vidsearch.config import Settings
-    from vidsearch.library import Library
+    from tests.conftest import make_scenes
 
     video = make_scenes(tmp_path / "cam2.mp4", ["smptebars", "cellauto=seed=1"], seconds=4)
-    image = _still(video, 6.0, tmp_path / "q.png", _need_ffmpeg())
-    settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path / "data"), "VIDSEARCH_SEMANTIC": "0",
-                                  "VIDSEARCH_OCR": "0", "VIDSEARCH_CONCEPTS": "0"})
-    with Library(settings, encoders=copy_encoders) as lib:
-        (res,) = list(lib.ingest([video]))
-        assert res.status == "indexed", res
-        plain = lib.search_image(image, limit=3, refine=False)[0]
-        refined = lib.search_image(image, limit=3, refine=True)[0]
+    plain, refined = _plain_and_refined(video, 6.0, tmp_path, copy_encoders)
     assert abs(plain.timestamp - 6.0) <= 0.05, plain
     assert abs(refined.timestamp - 6.0) <= 0.05, refined
 
@@ -76,6 +67,21 @@ def _still(video: Path, t: float, out: Path, ffmpeg: str) -> np.ndarray:
     subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(video), "-ss", f"{t:.3f}", "-frames:v", "1", str(out)],
                    check=True)
     return np.asarray(Image.open(out).convert("RGB"))
+
+
+def _plain_and_refined(video: Path, t: float, tmp_path: Path, encoders) -> tuple[Moment, Moment]:
+    """``video`` indexed alone; the first moment for its frame at ``t``, without and with the refinement."""
+    from tests.conftest import _need_ffmpeg
+    from vidsearch.config import Settings
+    from vidsearch.library import Library
+
+    image = _still(video, t, tmp_path / "q.png", _need_ffmpeg())
+    settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path / "data"), "VIDSEARCH_SEMANTIC": "0",
+                                  "VIDSEARCH_OCR": "0", "VIDSEARCH_CONCEPTS": "0"})
+    with Library(settings, encoders=encoders) as lib:
+        (res,) = list(lib.ingest([video]))
+        assert res.status == "indexed", res
+        return lib.search_image(image, limit=3, refine=False)[0], lib.search_image(image, limit=3, refine=True)[0]
 
 
 @pytest.fixture(scope="module")
@@ -222,20 +228,11 @@ def test_a_still_picture_is_answered_by_the_middle_of_its_decoded_extent(tmp_pat
     ends of the run put the picture at 2.5-8.75 s on the decode grid, so the instant is its middle
     (any instant of a still is the picture's, and the middle is the nearest to all of them), and
     the moment starts where the picture appeared."""
-    from tests.conftest import _need_ffmpeg, make_video
-    from vidsearch.config import Settings
-    from vidsearch.library import Library
+    from tests.conftest import make_video
 
     video = make_video(tmp_path / "still.mp4", duration=12.0, source="testsrc2=size=640x360:rate=25,split[a][b];"
                        "[a][b]freezeframes=first=58:last=222:replace=58[out0]")
-    image = _still(video, 5.0, tmp_path / "q.png", _need_ffmpeg())
-    settings = Settings.from_env({"VIDSEARCH_DATA_DIR": str(tmp_path / "data"), "VIDSEARCH_SEMANTIC": "0",
-                                  "VIDSEARCH_OCR": "0", "VIDSEARCH_CONCEPTS": "0"})
-    with Library(settings, encoders=copy_encoders) as lib:
-        (res,) = list(lib.ingest([video]))
-        assert res.status == "indexed", res
-        plain = lib.search_image(image, limit=3, refine=False)[0]
-        refined = lib.search_image(image, limit=3, refine=True)[0]
+    plain, refined = _plain_and_refined(video, 5.0, tmp_path, copy_encoders)
     middle = (2.32 + 8.88) / 2
     assert plain.timestamp == pytest.approx(5.0, abs=0.05)  # the run's middle sample
     assert abs(refined.timestamp - middle) <= 0.2, refined
