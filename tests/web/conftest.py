@@ -120,7 +120,16 @@ def serving(library, *, local_token: str | None = None, videos=None, ids=None):
 
     app = create_app(library, local_token=local_token, bind_host="127.0.0.1")
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, name="waitress", daemon=True)
+    closing = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        except OSError:  # closed from this thread below while its loop waited in select(): EBADF
+            if not closing.is_set():
+                raise
+
+    thread = threading.Thread(target=run, name="waitress", daemon=True)
     thread.start()
     try:
         host, port = server.effective_host, server.effective_port
@@ -129,6 +138,7 @@ def serving(library, *, local_token: str | None = None, videos=None, ids=None):
         jobs_of(app).stop()
         copies_of(app).stop()
         server.task_dispatcher.shutdown()
+        closing.set()
         server.close()
         thread.join(10)
 
