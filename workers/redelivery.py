@@ -112,8 +112,8 @@ class Redelivery:
             self._missing.clear()
             return []
         pending = pending_tasks(self.jobs.r, self.celery_prefix, {job.queue for job, _ in stalled.values()})
-        chunks = {args[:3] for name, args in pending if name == "vidsearch.chunk" and len(args) == 3}
-        preparing = {args[:2] for name, args in pending if name == "vidsearch.prepare" and len(args) == 2}
+        chunks = {args for name, args in pending if name == "vidsearch.chunk" and len(args) == 3}
+        preparing = {args for name, args in pending if name == "vidsearch.prepare" and len(args) == 2}
         missing, sent = {}, []
         for key, (job, waiting) in stalled.items():
             if key in preparing:  # a prepare of this attempt queues its unwritten chunks itself

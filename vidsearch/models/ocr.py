@@ -12,11 +12,10 @@ three gates keep it off most frames:
    closing, box shape tests; about 1 ms per frame) finds text-like boxes; a frame without any is
    not read.
 3. Only those boxes are read: cropped with a margin, upscaled (text in a 224-px frame is small;
-   a box at most to :data:`MAX_LINE_PX` tall),
-   grey, Otsu-thresholded, and read in one batch: by libtesseract in this process
-   (:mod:`vidsearch.models.tesslib`, in a thread) or, where it does not load or
-   ``VIDSEARCH_OCR_IN_PROCESS=0``, by ONE ``tesseract`` process (a list file, one page per crop);
-   either way TSV output with a confidence per word, the same words. When the decoder also
+   no box beyond :data:`MAX_LINE_PX` tall), grey, Otsu-thresholded, and read in one batch: by
+   libtesseract in this process (:mod:`vidsearch.models.tesslib`, in a thread) or, where it does
+   not load or ``VIDSEARCH_OCR_IN_PROCESS=0``, by ONE ``tesseract`` process (a list file, one page
+   per crop); either way TSV output with a confidence per word, the same words. When the decoder also
    delivered a larger copy of the frame (``Frame.large``, ``VIDSEARCH_OCR_SIZE``), the boxes found
    on the small frame are cropped from that copy instead: the same region, with the detail the
    224-px scaling threw away. The crop is scaled so that it has the pixel size it would have had

@@ -161,9 +161,11 @@ def engine(lang: str = "eng", psm: int = 6, **variables: str) -> Engine:
     with _load_lock:
         found = _engines.get(key)
     if found is None:
-        found = Engine(lang, psm, variables)
+        made = Engine(lang, psm, variables)
         with _load_lock:
-            found = _engines.setdefault(key, found)
+            found = _engines.setdefault(key, made)
+        if found is not made:  # another thread built one meanwhile: keep one engine per configuration
+            made.close()
     return found
 
 
